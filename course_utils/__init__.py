@@ -1,0 +1,49 @@
+"""course_utils: the small shared toolbox of the CNN course.
+
+Usage::
+
+    from course_utils import setup, by_profile, load_dataset, make_loader, fit
+    device = setup()   # prints device and profile, seeds everything
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .data import (CIFAR10_CLASSES, BatchTransform, ImageDataset, TensorLoader, channel_stats,
+                   data_dir, load_dataset, make_loader, make_synthetic_cifar10)
+from .device import describe_device, get_device, seed_everything
+from .inspection import (compare_models, conv_output_size, count_flops, count_parameters,
+                         flops_by_module, measure_throughput, model_summary, results_table,
+                         show_source)
+from .plots import (plot_bars, plot_confusion_matrix, plot_feature_maps, plot_filters,
+                    plot_history, show_images)
+from .profiles import by_profile, describe_profile, get_profile, is_smoke
+from .training import (History, confusion_matrix, evaluate, fit, load_checkpoint,
+                       make_optimizer, per_class_accuracy, predict, save_checkpoint)
+
+__version__ = "0.1.0"
+
+
+def setup(seed: int = 0) -> torch.device:
+    """Start a notebook: print the device and the profile, seed everything, return the device.
+
+    Usage: ``device = setup()``
+    """
+    device = get_device()
+    print(describe_profile())
+    seed_everything(seed)
+    return device
+
+
+__all__ = [
+    "CIFAR10_CLASSES", "BatchTransform", "History", "ImageDataset", "TensorLoader", "by_profile",
+    "channel_stats", "compare_models", "confusion_matrix", "conv_output_size", "count_flops",
+    "count_parameters", "data_dir", "describe_device", "describe_profile", "evaluate", "fit",
+    "flops_by_module", "get_device", "get_profile", "is_smoke", "load_checkpoint",
+    "load_dataset", "make_loader", "make_optimizer", "make_synthetic_cifar10",
+    "measure_throughput", "model_summary", "per_class_accuracy", "plot_bars",
+    "plot_confusion_matrix", "plot_feature_maps", "plot_filters", "plot_history", "predict",
+    "results_table", "save_checkpoint", "seed_everything", "setup", "show_images",
+    "show_source",
+]

@@ -1,0 +1,64 @@
+"""Device selection and seeding.
+
+Usage::
+
+    from course_utils import get_device, seed_everything
+    device = get_device()      # prints e.g. "Device: cuda (NVIDIA H100, 79.1 GiB)"
+    seed_everything(0)
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+
+def describe_device(device: torch.device) -> str:
+    """One human-readable line describing ``device``.
+
+    Usage: ``print(describe_device(torch.device("cpu")))``
+    """
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return f"Device: cuda ({props.name}, {props.total_memory / 2**30:.1f} GiB)"
+    if device.type == "mps":
+        return "Device: mps (Apple GPU)"
+    return f"Device: cpu ({torch.get_num_threads()} threads) -- no GPU found, training will be slower"
+
+
+def get_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
+    """Pick CUDA, then Apple MPS, then CPU, and print one line saying which.
+
+    ``prefer`` (or the environment variable ``COURSE_DEVICE``) forces a device such as ``"cpu"``.
+
+    Usage: ``device = get_device()``
+    """
+    prefer = prefer or os.environ.get("COURSE_DEVICE")
+    if prefer:
+        device = torch.device(prefer)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("CUDA was requested but torch.cuda.is_available() is False; use 'cpu'.")
+    elif torch.cuda.is_available():
+        device = torch.device("cuda")
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        device = torch.device("mps")
+    else:
+        device = torch.device("cpu")
+    if verbose:
+        print(describe_device(device))
+    return device
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python, NumPy and PyTorch (all devices) so runs repeat.
+
+    Usage: ``seed_everything(42)``
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)

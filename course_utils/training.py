@@ -1,0 +1,363 @@
+"""Training loop, evaluation and checkpoints.
+
+Usage::
+
+    from course_utils import fit, evaluate
+    history = fit(model, train_loader, test_loader, epochs=10, optimizer="sgd", lr=0.05)
+    print(history.last("val_acc"))
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .profiles import is_smoke
+
+
+@dataclass
+class History:
+    """Per-epoch records of a training run.
+
+    Each record has ``epoch``, ``train_loss``, ``train_acc``, ``lr``, ``seconds``,
+    ``images_per_s`` and, with validation data, ``val_loss`` and ``val_acc``. ``stopped``
+    is ``None`` for a complete run, else ``"interrupted"`` or ``"non-finite loss"``.
+
+    Usage: ``history["val_acc"]`` (a list), ``history.last("val_acc")``
+    """
+
+    records: list[dict[str, float]] = field(default_factory=list)
+    stopped: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, key: str) -> list[float]:
+        return [r[key] for r in self.records if key in r]
+
+    def last(self, key: str) -> float:
+        values = self[key]
+        if not values:
+            raise KeyError(f"no {key!r} recorded yet; available: {sorted(self.keys())}")
+        return values[-1]
+
+    def keys(self) -> set[str]:
+        return {k for r in self.records for k in r}
+
+    @property
+    def total_seconds(self) -> float:
+        return float(sum(self["seconds"]))
+
+
+def evaluate(model: nn.Module, loader: Iterable, device: torch.device | None = None,
+             amp: bool = True) -> dict[str, float]:
+    """Mean cross-entropy loss and accuracy of ``model`` over ``loader``.
+
+    Usage: ``evaluate(model, test_loader)["acc"]``
+    """
+    probs, labels, loss = _run_eval(model, loader, device, amp)
+    return {"loss": loss, "acc": (probs.argmax(1) == labels).float().mean().item()}
+
+
+def predict(model: nn.Module, loader: Iterable, device: torch.device | None = None,
+            amp: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class probabilities and true labels (both on the CPU) for every sample, in loader order.
+
+    Usage: ``probs, labels = predict(model, test_loader); preds = probs.argmax(1)``
+    """
+    probs, labels, _ = _run_eval(model, loader, device, amp)
+    return probs, labels
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+@torch.no_grad()
+def _run_eval(model: nn.Module, loader: Iterable, device: torch.device | None,
+              amp: bool) -> tuple[torch.Tensor, torch.Tensor, float]:
+    device = device or _model_device(model)
+    was_training = model.training
+    model.eval()
+    all_probs, all_labels, total_loss = [], [], 0.0
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with _autocast(device, amp):
+            logits = model(x)
+        logits = logits.float()
+        total_loss += F.cross_entropy(logits, y, reduction="sum").item()
+        all_probs.append(logits.softmax(1).cpu())
+        all_labels.append(y.cpu())
+    model.train(was_training)
+    if not all_labels:
+        raise ValueError("the loader yielded no batches; is the dataset empty?")
+    labels = torch.cat(all_labels)
+    return torch.cat(all_probs), labels, total_loss / len(labels)
+
+
+def per_class_accuracy(labels: torch.Tensor, preds: torch.Tensor,
+                       num_classes: int) -> torch.Tensor:
+    """Accuracy of each class (recall), a float tensor of length ``num_classes``.
+
+    Usage: ``per_class_accuracy(labels, probs.argmax(1), 10)``
+    """
+    cm = confusion_matrix(labels, preds, num_classes)
+    return cm.diag().float() / cm.sum(1).clamp(min=1).float()
+
+
+def confusion_matrix(labels: torch.Tensor, preds: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``cm[i, j]`` = how many samples of true class ``i`` were predicted as ``j``.
+
+    Usage: ``cm = confusion_matrix(labels, preds, 10)``
+    """
+    if labels.shape != preds.shape:
+        raise ValueError(f"labels {tuple(labels.shape)} and preds {tuple(preds.shape)} differ")
+    idx = labels.long().cpu() * num_classes + preds.long().cpu()
+    return torch.bincount(idx, minlength=num_classes**2).view(num_classes, num_classes)
+
+
+def save_checkpoint(path: str | Path, **state: Any) -> Path:
+    """Save ``state`` (state_dicts, numbers, lists) atomically: temp file, then rename.
+
+    A crash or Ctrl-C while saving never leaves a half-written checkpoint behind.
+
+    Usage: ``save_checkpoint("runs/lenet.pt", model=model.state_dict(), epoch=5)``
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path, model: nn.Module | None = None,
+                    optimizer: torch.optim.Optimizer | None = None,
+                    map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint safely (``weights_only=True``), optionally into ``model``/``optimizer``.
+
+    Usage: ``state = load_checkpoint("runs/lenet.pt", model)``
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}; train first or check the path.")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:
+        raise RuntimeError(f"could not read checkpoint {path} ({err}); delete it and "
+                           "train again.") from None
+    if model is not None:
+        model.load_state_dict(state["model"])
+    if optimizer is not None and "optimizer" in state:
+        optimizer.load_state_dict(state["optimizer"])
+    return state
+
+
+def make_optimizer(model: nn.Module, name: str = "sgd", lr: float | None = None,
+                   weight_decay: float = 5e-4, momentum: float = 0.9) -> torch.optim.Optimizer:
+    """SGD (Nesterov momentum), Adam or AdamW with sensible default learning rates.
+
+    Usage: ``opt = make_optimizer(model, "adam", lr=1e-3)``
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters; did you freeze everything?")
+    name = name.lower()
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr or 0.05, momentum=momentum, nesterov=momentum > 0,
+                               weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr or 1e-3, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr or 1e-3, weight_decay=weight_decay or 0.05)
+    raise ValueError(f"unknown optimizer {name!r}; use 'sgd', 'adam', 'adamw' or pass an "
+                     "optimizer instance.")
+
+
+def _make_schedule(optimizer: torch.optim.Optimizer, schedule: str | None,
+                   total_steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """A per-step learning-rate schedule."""
+    if schedule in (None, "constant", "none"):
+        return None
+    if schedule == "onecycle":
+        max_lrs = [g["lr"] for g in optimizer.param_groups]
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lrs,
+                                                   total_steps=max(total_steps, 2),
+                                                   pct_start=0.25, anneal_strategy="linear",
+                                                   div_factor=10, final_div_factor=100)
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
+    raise ValueError(f"unknown schedule {schedule!r}; use 'onecycle', 'cosine', 'constant' or "
+                     "pass a scheduler instance (stepped once per epoch).")
+
+
+def _autocast(device: torch.device, amp: bool):
+    enabled = amp and device.type == "cuda"
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _tensorboard_writer(logdir: str | Path | None):
+    if logdir is None:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        print("TensorBoard is not installed: skipping logging (pip install tensorboard).")
+        return None
+    return SummaryWriter(str(logdir))
+
+
+def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = None, *,
+        epochs: int, optimizer: str | torch.optim.Optimizer = "sgd", lr: float | None = None,
+        weight_decay: float = 5e-4, schedule: str | Any = "onecycle",
+        label_smoothing: float = 0.0, grad_clip: float | None = None,
+        device: torch.device | None = None, amp: bool = True, channels_last: bool = False,
+        checkpoint: str | Path | None = None, resume: bool = False,
+        tensorboard_dir: str | Path | None = None, progress: bool | None = None,
+        verbose: bool = True) -> History:
+    """Train ``model`` and return its ``History``.
+
+    * ``optimizer``: ``"sgd"`` (default lr 0.05), ``"adam"``/``"adamw"`` (1e-3), or an instance.
+    * ``schedule``: ``"onecycle"`` (default), ``"cosine"``, ``"constant"`` -- stepped every
+      batch -- or a scheduler instance, stepped once per epoch (e.g. ``MultiStepLR``).
+    * ``amp``: bfloat16 autocast on CUDA (ignored elsewhere). ``channels_last``: NHWC memory.
+    * ``checkpoint``: a path written atomically after every epoch; ``resume=True`` continues
+      from it. Ctrl-C (KeyboardInterrupt) stops cleanly: the model keeps what it learned and the
+      history so far is returned. A NaN/inf loss stops training with a hint.
+
+    Usage: ``history = fit(model, train_loader, test_loader, epochs=5)``
+    """
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    device = device or _model_device(model)
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if isinstance(optimizer, str):
+        optimizer = make_optimizer(model, optimizer, lr, weight_decay)
+    steps_per_epoch = len(train_loader)  # type: ignore[arg-type]
+    if isinstance(schedule, str) or schedule is None:
+        step_sched, epoch_sched = _make_schedule(optimizer, schedule, epochs * steps_per_epoch), None
+    else:
+        step_sched, epoch_sched = None, schedule
+
+    history, start_epoch = History(), 0
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        state = load_checkpoint(checkpoint, model, optimizer, map_location=device)
+        history.records = list(state.get("history", []))
+        start_epoch = int(state.get("epoch", 0))
+        for sched, key in ((step_sched, "step_scheduler"), (epoch_sched, "epoch_scheduler")):
+            if sched is not None and key in state:
+                sched.load_state_dict(state[key])
+        if verbose:
+            print(f"Resumed from {checkpoint} at epoch {start_epoch}.")
+
+    progress = (not is_smoke()) if progress is None else progress
+    writer = _tensorboard_writer(tensorboard_dir)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(range(start_epoch, epochs), desc="epochs", disable=not progress)
+    try:
+        for epoch in bar:
+            record = _train_one_epoch(model, train_loader, optimizer, step_sched, device, amp,
+                                      channels_last, label_smoothing, grad_clip, progress)
+            if record is None:
+                history.stopped = "non-finite loss"
+                print(f"Stopped in epoch {epoch + 1}: the loss became NaN or infinite. "
+                      "Try a lower learning rate (e.g. lr/10) or gradient clipping (grad_clip=1.0).")
+                break
+            if epoch_sched is not None:
+                epoch_sched.step()
+            record["epoch"] = epoch + 1
+            if val_loader is not None:
+                val = evaluate(model, val_loader, device, amp)
+                record["val_loss"], record["val_acc"] = val["loss"], val["acc"]
+            history.records.append(record)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in record.items()
+                             if k in ("train_loss", "train_acc", "val_acc")})
+            if writer is not None:
+                for key, value in record.items():
+                    if key != "epoch":
+                        writer.add_scalar(key, value, epoch + 1)
+            if checkpoint is not None:
+                extra = {}
+                if step_sched is not None:
+                    extra["step_scheduler"] = step_sched.state_dict()
+                if epoch_sched is not None:
+                    extra["epoch_scheduler"] = epoch_sched.state_dict()
+                save_checkpoint(checkpoint, model=model.state_dict(),
+                                optimizer=optimizer.state_dict(), epoch=epoch + 1,
+                                history=history.records, **extra)
+    except KeyboardInterrupt:
+        history.stopped = "interrupted"
+        where = f"; last complete epoch saved in {checkpoint}" if checkpoint else ""
+        print(f"Training interrupted after {len(history)} complete epoch(s). The model keeps "
+              f"what it learned{where}.")
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+    model.eval()
+    if verbose and history.records and history.stopped is None:
+        last = history.records[-1]
+        val = f", val acc {last['val_acc']:.2%}" if "val_acc" in last else ""
+        print(f"Trained {len(history)} epochs in {history.total_seconds:.1f}s: train acc "
+              f"{last['train_acc']:.2%}{val}")
+    return history
+
+
+def _train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer,
+                     scheduler: Any, device: torch.device, amp: bool, channels_last: bool,
+                     label_smoothing: float, grad_clip: float | None,
+                     progress: bool) -> dict[str, float] | None:
+    """One pass over ``loader``; returns the epoch's record, or None on a non-finite loss."""
+    from tqdm.auto import tqdm
+
+    model.train()
+    start = time.perf_counter()
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    seen = 0
+    lr = optimizer.param_groups[0]["lr"]
+    for step, (x, y) in enumerate(tqdm(loader, desc="batches", leave=False,
+                                       disable=not progress)):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with _autocast(device, amp):
+            logits = model(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+        if step % 50 == 0 and not torch.isfinite(loss):  # checked now and then: a sync is slow
+            return None
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        total_loss += loss.detach() * len(y)
+        correct += (logits.argmax(1) == y).sum()
+        seen += len(y)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    if seen == 0:
+        raise ValueError("the training loader yielded no batches; is the dataset empty?")
+    train_loss = total_loss.item() / seen
+    if not math.isfinite(train_loss):
+        return None
+    return {"train_loss": train_loss, "train_acc": correct.item() / seen, "lr": lr,
+            "seconds": seconds, "images_per_s": seen / seconds}
