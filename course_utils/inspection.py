@@ -66,12 +66,21 @@ def count_flops(model: nn.Module, input_size: Sequence[int]) -> int:
 
 
 def flops_by_module(model: nn.Module, input_size: Sequence[int]) -> dict[str, int]:
-    """FLOPs of one forward pass per named sub-module (every level of nesting).
+    """FLOPs of one forward pass per sub-module, keyed like ``model.named_modules()``.
+
+    Every level of nesting is included; the key ``""`` is the whole model.
 
     Usage: ``flops_by_module(model, (3, 224, 224))["features.0"]``
     """
     counts = _flop_mode(model, input_size).get_flop_counts()
-    return {name: int(sum(ops.values())) for name, ops in counts.items()}
+    root = type(model).__name__
+    result = {}
+    for name, ops in counts.items():
+        if name == "Global":
+            continue
+        key = "" if name == root else name.removeprefix(root + ".")
+        result[key] = int(sum(ops.values()))
+    return result
 
 
 def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0,

