@@ -224,7 +224,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         weight_decay: float = 5e-4, schedule: str | Any = "onecycle",
         label_smoothing: float = 0.0, grad_clip: float | None = None,
         device: torch.device | None = None, amp: bool = True, channels_last: bool = False,
-        checkpoint: str | Path | None = None, resume: bool = False,
+        compile: bool = False, checkpoint: str | Path | None = None, resume: bool = False,
         tensorboard_dir: str | Path | None = None, progress: bool | None = None,
         verbose: bool = True) -> History:
     """Train ``model`` and return its ``History``.
@@ -233,6 +233,9 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     * ``schedule``: ``"onecycle"`` (default), ``"cosine"``, ``"constant"`` -- stepped every
       batch -- or a scheduler instance, stepped once per epoch (e.g. ``MultiStepLR``).
     * ``amp``: bfloat16 autocast on CUDA (ignored elsewhere). ``channels_last``: NHWC memory.
+    * ``compile``: on CUDA, train through ``torch.compile(mode="reduce-overhead")`` (CUDA
+      graphs: 2-3x faster for small models, ~20-60 s of compilation first). Ignored elsewhere.
+    * ``device``: defaults to the loader's device (``make_loader`` picks the best one).
     * ``checkpoint``: a path written atomically after every epoch; ``resume=True`` continues
       from it. Ctrl-C (KeyboardInterrupt) stops cleanly: the model keeps what it learned and the
       history so far is returned. A NaN/inf loss stops training with a hint.
@@ -241,10 +244,13 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
-    device = device or _model_device(model)
+    device = device or getattr(train_loader, "device", None) or _model_device(model)
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    runner = model
+    if compile and device.type == "cuda":
+        runner = torch.compile(model, mode="reduce-overhead")
     if isinstance(optimizer, str):
         optimizer = make_optimizer(model, optimizer, lr, weight_decay)
     steps_per_epoch = len(train_loader)  # type: ignore[arg-type]
@@ -272,7 +278,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     bar = tqdm(range(start_epoch, epochs), desc="epochs", disable=not progress)
     try:
         for epoch in bar:
-            record = _train_one_epoch(model, train_loader, optimizer, step_sched, device, amp,
+            record = _train_one_epoch(runner, train_loader, optimizer, step_sched, device, amp,
                                       channels_last, label_smoothing, grad_clip, progress)
             if record is None:
                 history.stopped = "non-finite loss"
