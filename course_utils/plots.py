@@ -45,7 +45,8 @@ def plot_history(histories: History | Mapping[str, History],
                 if error and metric == "acc":
                     values = [1 - v for v in values]
                 label = f"{name} {split}".strip()
-                ax.plot(epochs[:len(values)], values, style, color=color, label=label)
+                ax.plot(epochs[:len(values)], values, style, color=color, label=label,
+                        marker="o" if len(values) < 15 else None, markersize=3)
         ylabel = "error" if (error and metric == "acc") else metric
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
