@@ -115,7 +115,7 @@ class Bottleneck(nn.Module):
     """1x1 reduce -> 3x3 (grouped for ResNeXt) -> 1x1 expand (x4), plus the shortcut.
 
     The stride sits on the 3x3 conv ("ResNet v1.5", as torchvision), not on the first 1x1.
-    The 3x3 conv has ``width = planes * base_width / 64 * groups`` channels.
+    The 3x3 conv has ``width = int(planes * base_width / 64) * groups`` channels.
 
     Usage: ``Bottleneck(256, 64)`` (ResNet-50) or ``Bottleneck(256, 128, groups=32, base_width=4)``
     """
