@@ -224,7 +224,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         weight_decay: float = 5e-4, schedule: str | Any = "onecycle",
         label_smoothing: float = 0.0, grad_clip: float | None = None,
         device: torch.device | None = None, amp: bool = True, channels_last: bool = False,
-        compile: bool = False, checkpoint: str | Path | None = None, resume: bool = False,
+        compile: bool | None = None, checkpoint: str | Path | None = None, resume: bool = False,
         tensorboard_dir: str | Path | None = None, progress: bool | None = None,
         verbose: bool = True) -> History:
     """Train ``model`` and return its ``History``.
@@ -235,6 +235,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     * ``amp``: bfloat16 autocast on CUDA (ignored elsewhere). ``channels_last``: NHWC memory.
     * ``compile``: on CUDA, train through ``torch.compile(mode="reduce-overhead")`` (CUDA
       graphs: 2-3x faster for small models, ~20-60 s of compilation first). Ignored elsewhere.
+      ``None`` (default) reads the environment variable ``COURSE_COMPILE`` (off unless ``1``).
     * ``device``: defaults to the loader's device (``make_loader`` picks the best one).
     * ``checkpoint``: a path written atomically after every epoch; ``resume=True`` continues
       from it. Ctrl-C (KeyboardInterrupt) stops cleanly: the model keeps what it learned and the
@@ -249,6 +250,10 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     if channels_last:
         model.to(memory_format=torch.channels_last)
     runner = model
+    if compile is None:
+        compile = os.environ.get("COURSE_COMPILE", "").strip().lower() in {"1", "true", "yes"}
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick fast kernels
     if compile and device.type == "cuda":
         runner = torch.compile(model, mode="reduce-overhead")
     if isinstance(optimizer, str):
