@@ -147,7 +147,7 @@ def in_notebook() -> bool:
 
 
 def results_table(rows: Sequence[Mapping[str, Any]], floatfmt: str = ",.4g",
-                  tablefmt: str | None = None):
+                  tablefmt: str | None = None, disable_numparse: bool = False):
     """A table of dict rows with tabulate: HTML in a notebook, plain text elsewhere.
 
     Usage: ``results_table([{"model": "LeNet", "params": 61706}])``
@@ -159,7 +159,8 @@ def results_table(rows: Sequence[Mapping[str, Any]], floatfmt: str = ",.4g",
     fmt = tablefmt or ("html" if in_notebook() else "github")
     headers = list(dict.fromkeys(k for row in rows for k in row))
     body = [[row.get(h, "") for h in headers] for row in rows]
-    return tabulate(body, headers=headers, floatfmt=floatfmt, intfmt=",", tablefmt=fmt)
+    return tabulate(body, headers=headers, floatfmt=floatfmt, intfmt=",", tablefmt=fmt,
+                    disable_numparse=disable_numparse)
 
 
 def compare_models(models: Mapping[str, nn.Module], input_size: Sequence[int],

@@ -325,7 +325,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     if verbose and history.records and history.stopped is None:
         last = history.records[-1]
         val = f", val acc {last['val_acc']:.2%}" if "val_acc" in last else ""
-        print(f"Trained {len(history)} epochs in {history.total_seconds:.1f}s: train acc "
+        epochs_done = f"{len(history)} epoch{'s' if len(history) != 1 else ''}"
+        print(f"Trained {epochs_done} in {history.total_seconds:.1f}s: train acc "
               f"{last['train_acc']:.2%}{val}")
     return history
 
