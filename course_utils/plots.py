@@ -82,7 +82,7 @@ def show_images(images: torch.Tensor, labels: torch.Tensor | None = None,
     pics = _to_display(images, mean, std)
     n = len(pics)
     nrows = max(1, -(-n // ncols))
-    fig, axes = plt.subplots(nrows, min(ncols, n), figsize=(1.5 * min(ncols, n), 1.7 * nrows),
+    fig, axes = plt.subplots(nrows, min(ncols, n), figsize=(1.5 * min(ncols, n), 1.95 * nrows),
                              squeeze=False)
 
     def name(i: int) -> str:
