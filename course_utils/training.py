@@ -219,6 +219,23 @@ def _tensorboard_writer(logdir: str | Path | None):
     return SummaryWriter(str(logdir))
 
 
+def compiled_runner(model: nn.Module, device: torch.device) -> nn.Module:
+    """``torch.compile(model, mode="reduce-overhead")`` on CUDA when Triton is installed, else
+    ``model`` itself (compilation pays off only on a GPU; without Triton it would fail).
+
+    Usage: ``runner = compiled_runner(model, torch.device("cuda"))``
+    """
+    if device.type != "cuda":
+        return model
+    from torch.utils._triton import has_triton
+
+    if not has_triton():
+        print("compile=True needs Triton, which this PyTorch installation lacks: training "
+              "without torch.compile (pip install triton to enable it, or pass compile=False).")
+        return model
+    return torch.compile(model, mode="reduce-overhead")
+
+
 def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = None, *,
         epochs: int, optimizer: str | torch.optim.Optimizer = "sgd", lr: float | None = None,
         weight_decay: float = 5e-4, schedule: str | Any = "onecycle",
@@ -249,13 +266,11 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    runner = model
     if compile is None:
         compile = os.environ.get("COURSE_COMPILE", "").strip().lower() in {"1", "true", "yes"}
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick fast kernels
-    if compile and device.type == "cuda":
-        runner = torch.compile(model, mode="reduce-overhead")
+    runner = compiled_runner(model, device) if compile else model
     if isinstance(optimizer, str):
         optimizer = make_optimizer(model, optimizer, lr, weight_decay)
     steps_per_epoch = len(train_loader)  # type: ignore[arg-type]

@@ -200,3 +200,18 @@ def test_tensorboard_logging_and_clean_skip(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(builtins, "__import__", no_tensorboard)
     h = cu.fit(tiny_model(), tiny_data(), epochs=1, tensorboard_dir=tmp_path / "tb2")
     assert len(h) == 1 and "TensorBoard is not installed" in capsys.readouterr().out
+
+
+def test_compile_only_on_cuda_with_triton(monkeypatch, capsys):
+    import torch.utils._triton as triton_check
+
+    from course_utils.training import compiled_runner
+
+    model = nn.Linear(2, 2)
+    assert compiled_runner(model, torch.device("cpu")) is model  # CPU: nothing to gain
+    monkeypatch.setattr(triton_check, "has_triton", lambda: False)
+    assert compiled_runner(model, torch.device("cuda")) is model  # no Triton: eager, with a hint
+    assert "pip install triton" in capsys.readouterr().out
+    monkeypatch.setattr(triton_check, "has_triton", lambda: True)
+    runner = compiled_runner(model, torch.device("cuda"))  # compiles lazily, on the first call
+    assert runner is not model and runner._orig_mod is model
