@@ -251,7 +251,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
       batch -- or a scheduler instance, stepped once per epoch (e.g. ``MultiStepLR``).
     * ``amp``: bfloat16 autocast on CUDA (ignored elsewhere). ``channels_last``: NHWC memory.
     * ``compile``: on CUDA, train through ``torch.compile(mode="reduce-overhead")`` (CUDA
-      graphs: 2-3x faster for small models, ~20-60 s of compilation first). Ignored elsewhere.
+      graphs: 2-3x faster for small models, ~20-60 s of compilation first). Ignored elsewhere,
+      and eager (with a message) where Triton is missing; see ``compiled_runner``.
       ``None`` (default) reads the environment variable ``COURSE_COMPILE`` (off unless ``1``).
     * ``device``: defaults to the loader's device (``make_loader`` picks the best one).
     * ``checkpoint``: a path written atomically after every epoch; ``resume=True`` continues
