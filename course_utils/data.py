@@ -342,14 +342,22 @@ class BatchTransform:
     """Turn a uint8 batch into a normalised float batch, optionally augmenting it.
 
     Augmentation is done for the whole batch at once, on whatever device the batch is on:
-    random crop after zero-padding by ``crop_padding`` pixels, and a random horizontal flip.
+    random crop after zero-padding by ``crop_padding`` pixels, and a random horizontal flip;
+    ``cutout > 0`` also blanks one random ``cutout`` x ``cutout`` square per image (DeVries &
+    Taylor, 2017: set to the channel mean, i.e. 0 after normalising; the square's centre can lie
+    anywhere in the image, so near a border only part of it is blanked).
     ``size`` resizes (bilinear), e.g. to feed 32x32 images to an ImageNet network.
 
-    Usage: ``x = BatchTransform(mean, std, augment=True)(uint8_batch)``
+    Usage: ``x = BatchTransform(mean, std, augment=True, cutout=8)(uint8_batch)``
     """
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], augment: bool = False,
-                 crop_padding: int = 4, flip: bool = True, size: int | None = None) -> None:
+                 crop_padding: int = 4, flip: bool = True, size: int | None = None,
+                 cutout: int = 0) -> None:
+        if cutout < 0:
+            raise ValueError(f"cutout is the side of the blanked square in pixels (0 = off), "
+                             f"got {cutout}")
+        self.cutout = cutout
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
         self.augment, self.crop_padding, self.flip, self.size = augment, crop_padding, flip, size
@@ -366,6 +374,15 @@ class BatchTransform:
         chan = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
         return padded[batch, chan, rows, cols]
 
+    def random_cutout(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        cy = torch.randint(0, h, (n, 1, 1), device=x.device)
+        cx = torch.randint(0, w, (n, 1, 1), device=x.device)
+        dy = torch.arange(h, device=x.device).view(1, h, 1) - cy + self.cutout // 2
+        dx = torch.arange(w, device=x.device).view(1, 1, w) - cx + self.cutout // 2
+        square = (dy >= 0) & (dy < self.cutout) & (dx >= 0) & (dx < self.cutout)  # (n,h,w)
+        return x.masked_fill(square.unsqueeze(1), 0.0)
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.augment:
             if self.crop_padding:
@@ -379,7 +396,10 @@ class BatchTransform:
                               align_corners=False, antialias=True)
         if self.mean.device != x.device:  # move once: a copy per batch would sync the GPU
             self.mean, self.std = self.mean.to(x.device), self.std.to(x.device)
-        return (x - self.mean) / self.std
+        x = (x - self.mean) / self.std
+        if self.augment and self.cutout:
+            x = self.random_cutout(x)
+        return x
 
 
 class TensorLoader:
@@ -435,11 +455,12 @@ class TensorLoader:
 def make_loader(data: ImageDataset, stats: tuple[Sequence[float], Sequence[float]],
                 batch_size: int = 128, train: bool = False, augment: bool | None = None,
                 size: int | None = None, device: torch.device | None = None,
-                seed: int = 0) -> TensorLoader:
+                seed: int = 0, cutout: int = 0) -> TensorLoader:
     """A loader for training (``train=True``: shuffled, last partial batch dropped) or evaluation.
 
     ``stats`` is ``(mean, std)`` from ``channel_stats(train_data)``. ``augment`` defaults to
     ``train`` for CIFAR-10 and to ``False`` for MNIST (flips would turn digits into non-digits).
+    ``cutout=8`` adds cutout to the augmentation (see ``BatchTransform``).
 
     Usage: ``train_loader = make_loader(train, stats, batch_size=128, train=True)``
     """
@@ -449,7 +470,9 @@ def make_loader(data: ImageDataset, stats: tuple[Sequence[float], Sequence[float
     if len(mean) != data.images.shape[1]:
         raise ValueError(f"stats have {len(mean)} channels but the images have "
                          f"{data.images.shape[1]}; compute them with channel_stats(train_data).")
-    transform = BatchTransform(mean, std, augment=augment, size=size)
+    if cutout and not augment:
+        raise ValueError("cutout is an augmentation: use it with train=True (or augment=True).")
+    transform = BatchTransform(mean, std, augment=augment, size=size, cutout=cutout)
     drop_last = train and len(data) > batch_size
     return TensorLoader(data, transform, batch_size, shuffle=train, device=device,
                         drop_last=drop_last, seed=seed)

@@ -180,6 +180,35 @@ def test_random_crop_shifts_content_and_flip_mirrors():
                                                                      x[i].flip(2))
 
 
+def test_cutout_blanks_one_square_per_image():
+    x = torch.full((64, 3, 32, 32), 200, dtype=torch.uint8)
+    t = cu.BatchTransform((0.0,) * 3, (1.0,) * 3, augment=True, crop_padding=0, flip=False,
+                          cutout=8)
+    torch.manual_seed(0)
+    out = t(x)
+    blank = out == 0  # blanked pixels are set to the mean, i.e. 0 after normalising
+    assert torch.equal(blank[:, 0], blank[:, 2])  # the same square in every channel
+    for img in blank[:, 0]:
+        rows, cols = img.any(1).nonzero().flatten(), img.any(0).nonzero().flatten()
+        assert 1 <= len(rows) <= 8 and 1 <= len(cols) <= 8
+        assert img.sum() == len(rows) * len(cols)  # one solid rectangle (a clipped square)
+        assert rows.diff().eq(1).all() and cols.diff().eq(1).all()
+    assert (blank[:, 0].sum((1, 2)) == 64).sum() > 16  # most squares lie fully inside
+    assert torch.allclose(out[~blank], torch.tensor(200 / 255))  # everything else untouched
+    assert torch.equal(cu.BatchTransform((0.0,) * 3, (1.0,) * 3, cutout=8)(x), x.float() / 255)
+
+
+def test_cutout_arguments_are_checked():
+    with pytest.raises(ValueError, match="side of the blanked square"):
+        cu.BatchTransform((0.0,) * 3, (1.0,) * 3, augment=True, cutout=-1)
+    data = cu.load_dataset("cifar10", "test", limit=20, offline=True)
+    with pytest.raises(ValueError, match="train=True"):
+        cu.make_loader(data, cu.channel_stats(data), cutout=8)
+    x, _ = next(iter(cu.make_loader(data, cu.channel_stats(data), batch_size=10, train=True,
+                                    cutout=8)))
+    assert x.shape == (10, 3, 32, 32) and (x == 0).all(1).sum() > 0
+
+
 def test_resize_for_imagenet_backbones():
     t = cu.BatchTransform((0.5,) * 3, (0.25,) * 3, size=64)
     assert t(torch.zeros(4, 3, 32, 32, dtype=torch.uint8)).shape == (4, 3, 64, 64)
