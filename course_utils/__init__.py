@@ -40,6 +40,7 @@ from .plots import (
     plot_feature_maps,
     plot_filters,
     plot_history,
+    plot_scatter,
     show_images,
 )
 from .profiles import by_profile, describe_profile, get_profile, is_smoke
@@ -76,7 +77,8 @@ __all__ = [
     "flops_by_module", "get_device", "get_profile", "is_smoke", "load_checkpoint",
     "load_dataset", "make_loader", "make_optimizer", "make_synthetic_cifar10",
     "measure_throughput", "model_summary", "per_class_accuracy", "plot_bars",
-    "plot_confusion_matrix", "plot_feature_maps", "plot_filters", "plot_history", "predict",
+    "plot_confusion_matrix", "plot_feature_maps", "plot_filters", "plot_history", "plot_scatter",
+    "predict",
     "results_table", "save_checkpoint", "seed_everything", "setup", "show_images",
     "show_source",
 ]

@@ -30,6 +30,23 @@ def describe_device(device: torch.device) -> str:
     return f"Device: cpu ({threads} threads) -- no GPU found, training will be slower"
 
 
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait until the GPU (CUDA or Apple MPS) has finished its queued work; a no-op on the CPU.
+
+    GPU calls return before the work is done, so time a GPU only after synchronising.
+
+    Usage: ``synchronize(device); start = time.perf_counter()``
+    """
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 def get_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
     """Pick CUDA, then Apple MPS, then CPU, and print one line saying which.
 
@@ -43,9 +60,12 @@ def get_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("CUDA was requested but torch.cuda.is_available() is False; "
                              "use 'cpu'.")
+        if device.type == "mps" and not _mps_available():
+            raise ValueError("MPS (Apple GPU) was requested but torch.backends.mps.is_available() "
+                             "is False; use 'cpu'.")
     elif torch.cuda.is_available():
         device = torch.device("cuda")
-    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    elif _mps_available():
         device = torch.device("mps")
     else:
         device = torch.device("cpu")

@@ -9,12 +9,25 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
+
+from .device import synchronize
+
+if TYPE_CHECKING:
+    from torchinfo import ModelStatistics
+
+
+def _param_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer; the CPU for a parameter-free model."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
@@ -25,7 +38,8 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def model_summary(model: nn.Module, input_size: Sequence[int], depth: int = 3, **kwargs: Any):
+def model_summary(model: nn.Module, input_size: Sequence[int], depth: int = 3,
+                  **kwargs: Any) -> ModelStatistics:
     """A per-layer table of output shapes and parameter counts (torchinfo), for one sample.
 
     ``input_size`` excludes the batch dimension, e.g. ``(3, 32, 32)``.
@@ -37,15 +51,14 @@ def model_summary(model: nn.Module, input_size: Sequence[int], depth: int = 3, *
     kwargs.setdefault("col_names", ("output_size", "num_params"))
     kwargs.setdefault("row_settings", ("var_names",))
     kwargs.setdefault("verbose", 0)
-    device = next(model.parameters()).device if any(True for _ in model.parameters()) else "cpu"
+    device = _param_device(model)
     return summary(model, input_size=(1, *input_size), depth=depth, device=device, **kwargs)
 
 
 def _flop_mode(model: nn.Module, input_size: Sequence[int]):
     from torch.utils.flop_counter import FlopCounterMode
 
-    device = next(model.parameters()).device
-    x = torch.zeros(1, *input_size, device=device)
+    x = torch.zeros(1, *input_size, device=_param_device(model))
     was_training = model.training
     model.eval()
     mode = FlopCounterMode(display=False)
@@ -110,13 +123,11 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
 def _time_forward(model: nn.Module, x: torch.Tensor, steps: int) -> float:
     for _ in range(2):
         model(x)
-    if x.device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(x.device)
     start = time.perf_counter()
     for _ in range(steps):
         model(x)
-    if x.device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(x.device)  # GPU calls return early: wait for the work before stopping the clock
     return time.perf_counter() - start
 
 
@@ -126,29 +137,58 @@ def measure_throughput(model: nn.Module, input_size: Sequence[int], batch_size: 
 
     Usage: ``measure_throughput(model, (3, 32, 32), device=device)``
     """
-    device = device or next(model.parameters()).device
+    device = device or _param_device(model)
     was_training = model.training
     model.eval().to(device)
     x = torch.randn(batch_size, *input_size, device=device)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else contextlib.nullcontext())
+    with autocast:
         seconds = _time_forward(model, x, steps)
     model.train(was_training)
     return batch_size * steps / seconds
 
 
 def in_notebook() -> bool:
-    """True inside a Jupyter kernel (then tables render as HTML)."""
+    """True inside a Jupyter kernel, Colab's included (then source code renders highlighted).
+
+    Usage: ``if in_notebook(): display(figure)``
+    """
     try:
         from IPython import get_ipython
     except ImportError:
         return False
     shell = get_ipython()
-    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
+    # Colab's shell is a subclass of ZMQInteractiveShell, so look along the class hierarchy.
+    return shell is not None and any(cls.__name__ == "ZMQInteractiveShell"
+                                     for cls in type(shell).__mro__)
+
+
+class Table(str):
+    """A text table (GitHub markdown style) that Jupyter and Colab display as HTML.
+
+    ``print(table)`` shows the text; a cell that ends with ``table`` shows the HTML version.
+
+    Usage: ``table = Table(text, html); print(table)``
+    """
+
+    html: str
+
+    def __new__(cls, text: str, html: str) -> Table:
+        table = super().__new__(cls, text)
+        table.html = html
+        return table
+
+    def _repr_html_(self) -> str:
+        return self.html
 
 
 def results_table(rows: Sequence[Mapping[str, Any]], floatfmt: str = ",.4g",
-                  tablefmt: str | None = None, disable_numparse: bool = False):
-    """A table of dict rows with tabulate: HTML in a notebook, plain text elsewhere.
+                  tablefmt: str | None = None, disable_numparse: bool = False) -> str:
+    """A table of dict rows made with tabulate.
+
+    By default a ``Table``: text when printed, HTML when it ends a notebook cell. ``tablefmt``
+    (any tabulate format, e.g. ``"latex"``) returns that format as a plain string instead.
 
     Usage: ``results_table([{"model": "LeNet", "params": 61706}])``
     """
@@ -156,15 +196,20 @@ def results_table(rows: Sequence[Mapping[str, Any]], floatfmt: str = ",.4g",
 
     if not rows:
         raise ValueError("results_table needs at least one row")
-    fmt = tablefmt or ("html" if in_notebook() else "github")
     headers = list(dict.fromkeys(k for row in rows for k in row))
     body = [[row.get(h, "") for h in headers] for row in rows]
-    return tabulate(body, headers=headers, floatfmt=floatfmt, intfmt=",", tablefmt=fmt,
-                    disable_numparse=disable_numparse)
+
+    def render(fmt: str) -> str:
+        return tabulate(body, headers=headers, floatfmt=floatfmt, intfmt=",", tablefmt=fmt,
+                        disable_numparse=disable_numparse)
+
+    if tablefmt is not None:
+        return render(tablefmt)
+    return Table(render("github"), str(render("html")))
 
 
 def compare_models(models: Mapping[str, nn.Module], input_size: Sequence[int],
-                   tablefmt: str | None = None):
+                   tablefmt: str | None = None) -> str:
     """Parameters and forward FLOPs of several models side by side, as a table.
 
     Usage: ``compare_models({"lenet": lenet, "vgg11": vgg11}, (3, 32, 32))``

@@ -17,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -117,7 +118,7 @@ class Bottleneck(nn.Module):
     The stride sits on the 3x3 conv ("ResNet v1.5", as torchvision), not on the first 1x1.
     The 3x3 conv has ``width = int(planes * base_width / 64) * groups`` channels.
 
-    Usage: ``Bottleneck(256, 64)`` (ResNet-50) or ``Bottleneck(256, 128, groups=32, base_width=4)``
+    Usage: ``Bottleneck(256, 64)`` (ResNet-50) or ``Bottleneck(256, 64, groups=32, base_width=4)``
     """
 
     expansion: int = 4
@@ -216,14 +217,16 @@ class ResNet(nn.Module):
         self._norm_layer = norm_layer or nn.BatchNorm2d
         self.inplanes, self.dilation = 64, 1
         self.groups, self.base_width = groups, width_per_group
+        # Registered in forward order, like torchvision: list(model.children())[:-2] is then
+        # the feature extractor (conv1, bn1, relu, maxpool, layer1..4).
         if stem == "imagenet":
             self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
-            self.maxpool: nn.Module = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         else:
             self.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
-            self.maxpool = nn.Identity()
         self.bn1 = self._norm_layer(64)
         self.relu = nn.ReLU(inplace=True)
+        self.maxpool: nn.Module = (nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+                                   if stem == "imagenet" else nn.Identity())
         self.layer1 = self._make_layer(block, 64, layers[0])
         self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
         self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
@@ -269,32 +272,32 @@ def _init_weights(model: nn.Module, zero_init_residual: bool = False) -> None:
                 nn.init.constant_(m.bn2.weight, 0)
 
 
-def resnet18(**kwargs) -> ResNet:
+def resnet18(**kwargs: Any) -> ResNet:
     """ResNet-18 (11,689,512 parameters with 1000 classes). Usage: ``resnet18(num_classes=10)``"""
     return ResNet(BasicBlock, [2, 2, 2, 2], **kwargs)
 
 
-def resnet34(**kwargs) -> ResNet:
+def resnet34(**kwargs: Any) -> ResNet:
     """ResNet-34 (21,797,672 parameters). Usage: ``resnet34()``"""
     return ResNet(BasicBlock, [3, 4, 6, 3], **kwargs)
 
 
-def resnet50(**kwargs) -> ResNet:
+def resnet50(**kwargs: Any) -> ResNet:
     """ResNet-50 (25,557,032 parameters). Usage: ``resnet50()``"""
     return ResNet(Bottleneck, [3, 4, 6, 3], **kwargs)
 
 
-def resnet101(**kwargs) -> ResNet:
+def resnet101(**kwargs: Any) -> ResNet:
     """ResNet-101 (44,549,160 parameters). Usage: ``resnet101()``"""
     return ResNet(Bottleneck, [3, 4, 23, 3], **kwargs)
 
 
-def resnet152(**kwargs) -> ResNet:
+def resnet152(**kwargs: Any) -> ResNet:
     """ResNet-152 (60,192,808 parameters). Usage: ``resnet152()``"""
     return ResNet(Bottleneck, [3, 8, 36, 3], **kwargs)
 
 
-def resnext50_32x4d(**kwargs) -> ResNet:
+def resnext50_32x4d(**kwargs: Any) -> ResNet:
     """ResNeXt-50 32x4d (25,028,904 parameters). Usage: ``resnext50_32x4d()``"""
     return ResNet(Bottleneck, [3, 4, 6, 3], groups=32, width_per_group=4, **kwargs)
 

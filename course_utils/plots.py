@@ -185,3 +185,36 @@ def plot_bars(values: Mapping[str, float], ylabel: str, title: str | None = None
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     return fig
+
+
+def plot_scatter(points: Mapping[str, tuple[float, float]], xlabel: str, ylabel: str,
+                 title: str | None = None, sizes: Mapping[str, float] | None = None,
+                 logx: bool = False) -> plt.Figure:
+    """A labelled scatter plot comparing named things on two numbers (e.g. cost vs accuracy).
+
+    ``sizes`` (optional, same keys) scales the marker areas, e.g. by parameter count.
+
+    Usage: ``plot_scatter({"ResNet": (150.0, 88.7), "DenseNet": (300.0, 88.8)},
+    "training time (s)", "test accuracy (%)")``
+    """
+    if not points:
+        raise ValueError("plot_scatter needs at least one point")
+    if sizes is not None and set(sizes) != set(points):
+        missing, extra = sorted(set(points) - set(sizes)), sorted(set(sizes) - set(points))
+        raise ValueError(f"sizes must have the same names as points; missing {missing}, "
+                         f"extra {extra}")
+    biggest = max(sizes.values()) if sizes else 1.0
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for i, (name, (x, y)) in enumerate(points.items()):  # one colour per name, however many
+        area = 60.0 if sizes is None else 40.0 + 400.0 * sizes[name] / biggest
+        ax.scatter(x, y, s=area, color=f"C{i % 10}", alpha=0.75, edgecolor="black")
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(8, 4), fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logx:
+        ax.set_xscale("log")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

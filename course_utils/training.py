@@ -9,8 +9,11 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import pickle
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .device import synchronize
 from .profiles import is_smoke
 
 
@@ -45,16 +49,22 @@ class History:
         return [r[key] for r in self.records if key in r]
 
     def last(self, key: str) -> float:
+        """The latest value of ``key``. Usage: ``history.last("val_acc")``"""
         values = self[key]
         if not values:
             raise KeyError(f"no {key!r} recorded yet; available: {sorted(self.keys())}")
         return values[-1]
 
     def keys(self) -> set[str]:
+        """Every key recorded in any epoch. Usage: ``"val_acc" in history.keys()``"""
         return {k for r in self.records for k in r}
 
     @property
     def total_seconds(self) -> float:
+        """Training time summed over the epochs (evaluation excluded).
+
+        Usage: ``print(f"{history.total_seconds / 60:.1f} min")``
+        """
         return float(sum(self["seconds"]))
 
 
@@ -128,10 +138,18 @@ def confusion_matrix(labels: torch.Tensor, preds: torch.Tensor, num_classes: int
     return torch.bincount(idx, minlength=num_classes**2).view(num_classes, num_classes)
 
 
-def save_checkpoint(path: str | Path, **state: Any) -> Path:
-    """Save ``state`` (state_dicts, numbers, lists) atomically: temp file, then rename.
+def _refused(err: Exception) -> str | None:
+    """The type a weights-only load refused, from PyTorch's long error message, if any."""
+    found = re.search(r"GLOBAL (\S+)", str(err))
+    return f"it contains {found.group(1)}" if found else None
 
-    A crash or Ctrl-C while saving never leaves a half-written checkpoint behind.
+
+def save_checkpoint(path: str | Path, /, **state: Any) -> Path:
+    """Save ``state`` (tensors, state_dicts, numbers, strings, lists, dicts) atomically.
+
+    It writes a temporary file, checks that ``load_checkpoint`` (``weights_only=True``) can read
+    it back, then renames it: a crash or Ctrl-C while saving never leaves a half-written
+    checkpoint behind, and a value that could not be loaded again is refused now, not later.
 
     Usage: ``save_checkpoint("runs/lenet.pt", model=model.state_dict(), epoch=5)``
     """
@@ -139,6 +157,15 @@ def save_checkpoint(path: str | Path, **state: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
+    try:
+        torch.load(tmp, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        tmp.unlink()
+        raise TypeError(f"cannot save this checkpoint: a value is not a tensor, number, string, "
+                        f"list or dict, so a safe load (weights_only=True) would refuse it "
+                        f"({_refused(err) or err}). Convert it first, e.g. float(x) for a "
+                        f"NumPy number, torch.from_numpy(a) for an array, str(p) for a "
+                        f"path.") from None
     os.replace(tmp, path)
     return path
 
@@ -155,12 +182,23 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None,
         raise FileNotFoundError(f"no checkpoint at {path}; train first or check the path.")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        if _refused(err) is None:
+            raise RuntimeError(f"could not read checkpoint {path}: the file is damaged (not a "
+                               "checkpoint, or cut short): delete it and train again.") from None
+        raise RuntimeError(f"{path} holds objects that a safe load (weights_only=True) refuses, "
+                           f"so it was not written by save_checkpoint "
+                           f"({_refused(err)}). Only if you trust where it came "
+                           f"from, read it with torch.load(path, weights_only=False).") from None
     except Exception as err:
-        raise RuntimeError(f"could not read checkpoint {path} ({err}); delete it and "
-                           "train again.") from None
+        raise RuntimeError(f"could not read checkpoint {path} ({err}); the file is damaged: "
+                           "delete it and train again.") from None
     if model is not None:
+        if "model" not in state:
+            raise KeyError(f"{path} has no 'model' entry (it has {sorted(state)}); save with "
+                           "save_checkpoint(path, model=model.state_dict(), ...).")
         model.load_state_dict(state["model"])
-    if optimizer is not None and "optimizer" in state:
+    if optimizer is not None and isinstance(state.get("optimizer"), dict):
         optimizer.load_state_dict(state["optimizer"])
     return state
 
@@ -203,9 +241,11 @@ def _make_schedule(optimizer: torch.optim.Optimizer, schedule: str | None,
                      "pass a scheduler instance (stepped once per epoch).")
 
 
-def _autocast(device: torch.device, amp: bool):
-    enabled = amp and device.type == "cuda"
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast on CUDA; elsewhere nothing (older PyTorch rejects autocast on MPS)."""
+    if amp and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def _tensorboard_writer(logdir: str | Path | None):
@@ -256,8 +296,13 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
       ``None`` (default) reads the environment variable ``COURSE_COMPILE`` (off unless ``1``).
     * ``device``: defaults to the loader's device (``make_loader`` picks the best one).
     * ``checkpoint``: a path written atomically after every epoch; ``resume=True`` continues
-      from it. Ctrl-C (KeyboardInterrupt) stops cleanly: the model keeps what it learned and the
+      from it (same ``epochs``: a step schedule is planned for the whole run). Without
+      ``resume`` an existing checkpoint is kept as ``<name>.previous``, never silently lost.
+      Ctrl-C (KeyboardInterrupt) stops cleanly: the model keeps what it learned and the
       history so far is returned. A NaN/inf loss stops training with a hint.
+    * With ``schedule="onecycle"`` (PyTorch's ``OneCycleLR``) the learning rate rises from
+      ``lr/10`` to ``lr`` over the first 25% of the steps, then falls linearly to ``lr/1000``;
+      SGD's momentum (Adam's beta1) moves the other way, 0.95 -> 0.85 -> 0.95.
 
     Usage: ``history = fit(model, train_loader, test_loader, epochs=5)``
     """
@@ -284,6 +329,11 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     history, start_epoch = History(), 0
     if resume and checkpoint is not None and Path(checkpoint).exists():
         state = load_checkpoint(checkpoint, model, optimizer, map_location=device)
+        planned = state.get("epochs")
+        if step_sched is not None and planned is not None and planned != epochs:
+            raise ValueError(f"{checkpoint} was trained with a {schedule!r} schedule planned for "
+                             f"{planned} epochs, and that schedule cannot be stretched: resume "
+                             f"with epochs={planned}, or start a new run without resume=True.")
         history.records = list(state.get("history", []))
         start_epoch = int(state.get("epoch", 0))
         for sched, key in ((step_sched, "step_scheduler"), (epoch_sched, "epoch_scheduler")):
@@ -291,6 +341,11 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
                 sched.load_state_dict(state[key])
         if verbose:
             print(f"Resumed from {checkpoint} at epoch {start_epoch}.")
+    elif checkpoint is not None and Path(checkpoint).exists():
+        backup = Path(checkpoint).with_name(Path(checkpoint).name + ".previous")
+        os.replace(checkpoint, backup)
+        print(f"{checkpoint} exists and resume=False: starting afresh; the old checkpoint is "
+              f"kept as {backup} (pass resume=True to continue a run instead).")
 
     progress = (not is_smoke()) if progress is None else progress
     writer = _tensorboard_writer(tensorboard_dir)
@@ -303,8 +358,12 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
                                       channels_last, label_smoothing, grad_clip, progress)
             if record is None:
                 history.stopped = "non-finite loss"
+                reload = (f" The weights are now broken too; the last good ones are in "
+                          f"{checkpoint}: cu.load_checkpoint({str(checkpoint)!r}, model)."
+                          if checkpoint is not None and history.records else "")
                 print(f"Stopped in epoch {epoch + 1}: the loss became NaN or infinite. Try a "
-                      "lower learning rate (e.g. lr/10) or gradient clipping (grad_clip=1.0).")
+                      "lower learning rate (e.g. lr/10) or gradient clipping "
+                      f"(grad_clip=1.0).{reload}")
                 break
             if epoch_sched is not None:
                 epoch_sched.step()
@@ -312,6 +371,15 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
             if val_loader is not None:
                 val = evaluate(model, val_loader, device, amp)
                 record["val_loss"], record["val_acc"] = val["loss"], val["acc"]
+            if checkpoint is not None:  # save first: the history never claims an unsaved epoch
+                extra = {}
+                if step_sched is not None:
+                    extra["step_scheduler"] = step_sched.state_dict()
+                if epoch_sched is not None:
+                    extra["epoch_scheduler"] = epoch_sched.state_dict()
+                save_checkpoint(checkpoint, model=model.state_dict(),
+                                optimizer=optimizer.state_dict(), epoch=epoch + 1, epochs=epochs,
+                                history=[*history.records, record], **extra)
             history.records.append(record)
             bar.set_postfix({k: f"{v:.3f}" for k, v in record.items()
                              if k in ("train_loss", "train_acc", "val_acc")})
@@ -319,20 +387,13 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
                 for key, value in record.items():
                     if key != "epoch":
                         writer.add_scalar(key, value, epoch + 1)
-            if checkpoint is not None:
-                extra = {}
-                if step_sched is not None:
-                    extra["step_scheduler"] = step_sched.state_dict()
-                if epoch_sched is not None:
-                    extra["epoch_scheduler"] = epoch_sched.state_dict()
-                save_checkpoint(checkpoint, model=model.state_dict(),
-                                optimizer=optimizer.state_dict(), epoch=epoch + 1,
-                                history=history.records, **extra)
     except KeyboardInterrupt:
         history.stopped = "interrupted"
-        where = f"; last complete epoch saved in {checkpoint}" if checkpoint else ""
+        where = (f" Epoch {len(history)} is saved in {checkpoint}: run the same fit(...) with "
+                 "resume=True to continue." if checkpoint and history.records else "")
         print(f"Training interrupted after {len(history)} complete epoch(s). The model keeps "
-              f"what it learned{where}.")
+              f"what it learned.{where} (During 'Run All', press stop again to stop the cells "
+              "queued after this one.)")
     finally:
         bar.close()
         if writer is not None:
@@ -380,8 +441,7 @@ def _train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.
         total_loss += loss.detach() * len(y)
         correct += (logits.argmax(1) == y).sum()
         seen += len(y)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    synchronize(device)  # GPU calls return early: wait for the work before stopping the clock
     seconds = time.perf_counter() - start
     if seen == 0:
         raise ValueError("the training loader yielded no batches; is the dataset empty?")

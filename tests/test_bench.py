@@ -9,7 +9,8 @@ def test_tiny_benchmark_runs_both_pipelines(capsys):
         ("lenet", "seed-style"), ("lenet", "fast path"),
         ("resnet", "seed-style"), ("resnet", "fast path")]
     assert all(r["images/s"] > 0 and 0 <= r["test acc"] <= 1 for r in rows)
-    assert rows[1]["speed-up"] > 0 and rows[3]["speed-up"] > 0
+    for seed_style, fast in (rows[0:2], rows[2:4]):
+        assert fast["speed-up"] == round(fast["images/s"] / seed_style["images/s"], 2)
     assert "speed-up" in capsys.readouterr().out
 
 

@@ -162,22 +162,47 @@ def test_loader_rejects_stats_of_the_wrong_dataset():
 
 
 def test_random_crop_shifts_content_and_flip_mirrors():
-    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.uint8).view(2, 3, 8, 8)
-    t = cu.BatchTransform((0, 0, 0), (1, 1, 1), augment=True, crop_padding=2, flip=False)
     torch.manual_seed(0)
+    x = torch.randint(1, 256, (64, 3, 8, 8), dtype=torch.uint8)  # no zeros: padding shows
+    t = cu.BatchTransform((0, 0, 0), (1, 1, 1), augment=True, crop_padding=2, flip=False)
     out = t.random_crop(x)
     assert out.shape == x.shape
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
-    for i in range(2):  # every crop is some 8x8 window of the padded image
+    for i in range(64):  # every crop is some 8x8 window of the padded image
         windows = padded[i].unfold(1, 8, 1).unfold(2, 8, 1)  # (3, 5, 5, 8, 8)
         hits = (windows == out[i][:, None, None]).all(dim=(0, 3, 4))
         assert hits.any()
+    shifted = sum(not torch.equal(out[i], x[i]) for i in range(64))
+    assert 40 < shifted < 64  # 24 of the 25 offsets move the image
     flip = cu.BatchTransform((0, 0, 0), (1, 1, 1), augment=True, crop_padding=0, flip=True)
-    torch.manual_seed(1)
-    y = flip(x) * 255
-    for i in range(2):
-        assert torch.equal(y[i].round().byte(), x[i]) or torch.equal(y[i].round().byte(),
-                                                                     x[i].flip(2))
+    y = (flip(x) * 255).round().byte()
+    flipped = [torch.equal(y[i], x[i].flip(2)) for i in range(64)]
+    kept = [torch.equal(y[i], x[i]) for i in range(64)]
+    assert all(f or k for f, k in zip(flipped, kept))  # each image is kept or mirrored
+    assert 16 < sum(flipped) < 48  # about half are mirrored
+
+
+def test_loader_explains_badly_shaped_stats():
+    mnist = cu.load_dataset("mnist", "test", limit=10)
+    with pytest.raises(ValueError, match=r"\(\(0.1307,\), \(0.3081,\)\)"):
+        cu.make_loader(mnist, (0.1307, 0.3081))  # the classic constants, written flat
+
+
+def test_bad_limit_and_cutout_without_augmentation_are_explained():
+    with pytest.raises(ValueError, match="limit=None for the whole split"):
+        cu.load_dataset("cifar10", "test", limit=-5)
+    mnist = cu.load_dataset("mnist", "train", limit=10)
+    stats = cu.channel_stats(mnist)
+    with pytest.raises(ValueError, match="pass augment=True"):
+        cu.make_loader(mnist, stats, train=True, cutout=4)  # MNIST: augmentation off by default
+    with pytest.raises(ValueError, match="pass train=True"):
+        cu.make_loader(mnist, stats, cutout=4)
+
+
+def test_mnist_fallback_message_counts_the_images_it_returns(capsys):
+    data = cu.load_dataset("mnist", "train", limit=200, offline=True)
+    assert len(data) == 200
+    assert "using 200 of the 5,000 real MNIST digits" in capsys.readouterr().out
 
 
 def test_cutout_blanks_one_square_per_image():

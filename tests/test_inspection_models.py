@@ -51,7 +51,8 @@ def test_summary_and_tables():
     text = str(cu.model_summary(models.LeNet5(), (1, 28, 28)))
     assert "61,706" in text and "[1, 16, 5, 5]" in text
     table = cu.results_table([{"model": "a", "acc": 0.5}, {"model": "b", "params": 10}])
-    assert "model" in table and "params" in table
+    assert str(table).startswith("| model")  # printed: a GitHub-style text table
+    assert "<table>" in table._repr_html_() and "params" in table._repr_html_()  # Jupyter/Colab
     assert "<table>" in cu.compare_models({"lenet": models.LeNet5()}, (1, 28, 28),
                                           tablefmt="html")
     with pytest.raises(ValueError, match="at least one row"):
@@ -83,6 +84,26 @@ def test_imagenet_resnets_match_torchvision_state_dicts(name):
     theirs = getattr(torchvision.models, name)(weights=None).state_dict()
     assert list(ours) == list(theirs)
     assert all(ours[k].shape == theirs[k].shape for k in ours)
+
+
+def test_resnet_children_follow_torchvision_so_the_feature_extractor_idiom_works():
+    theirs = torchvision.models.resnet18(weights=None).eval()
+    ours = models.resnet18().eval()
+    assert [n for n, _ in ours.named_children()] == [n for n, _ in theirs.named_children()]
+    ours.load_state_dict(theirs.state_dict())
+    with torch.no_grad():
+        ours.bn1.weight.uniform_(-1, 1)  # negative BN scales: relu and max-pool do not commute
+    backbone = nn.Sequential(*list(ours.children())[:-2])
+    x = torch.randn(2, 3, 64, 64)
+    expected = ours.layer4(ours.layer3(ours.layer2(ours.layer1(
+        ours.maxpool(ours.relu(ours.bn1(ours.conv1(x))))))))
+    torch.testing.assert_close(backbone(x), expected)
+
+
+def test_inspection_of_a_parameter_free_model():
+    pool = nn.MaxPool2d(2)
+    assert cu.count_flops(pool, (1, 8, 8)) == 0
+    assert cu.measure_throughput(pool, (1, 8, 8), batch_size=4, steps=2) > 0
 
 
 def test_torchvision_weights_load_into_our_resnet18():

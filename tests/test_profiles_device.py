@@ -46,6 +46,13 @@ def test_cuda_request_without_cuda_is_a_clear_error():
         cu.get_device("cuda")
 
 
+def test_mps_request_without_an_apple_gpu_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setenv("COURSE_DEVICE", "mps")
+    with pytest.raises(ValueError, match="MPS .* use 'cpu'"):
+        cu.get_device()
+
+
 def test_seed_everything_repeats_random_numbers():
     cu.seed_everything(123)
     a = torch.randn(5)

@@ -88,11 +88,35 @@ def test_checkpoint_save_is_atomic(tmp_path, monkeypatch):
     assert cu.load_checkpoint(path)["value"].item() == 1  # the old checkpoint survives
 
 
-def test_load_checkpoint_is_weights_only(tmp_path):
+def test_load_checkpoint_is_weights_only(tmp_path, monkeypatch):
+    # Make torch.load's *default* unsafe, so only an explicit weights_only=True can refuse.
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     path = tmp_path / "evil.pt"
     torch.save({"model": {}, "payload": os.system}, path)  # a pickled callable
-    with pytest.raises(RuntimeError, match="delete it and train again"):
+    with pytest.raises(RuntimeError, match="safe load .* refuses.*it contains"):
         cu.load_checkpoint(path)
+
+
+def test_damaged_checkpoint_says_delete_it(tmp_path):
+    path = tmp_path / "broken.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="damaged.*delete it and train again"):
+        cu.load_checkpoint(path)
+
+
+def test_save_checkpoint_refuses_what_it_could_not_load(tmp_path):
+    np = pytest.importorskip("numpy")
+    path = cu.save_checkpoint(tmp_path / "m.pt", acc=0.5)
+    with pytest.raises(TypeError, match=r"float\(x\) for a NumPy number"):
+        cu.save_checkpoint(path, acc=np.float64(0.9))
+    assert cu.load_checkpoint(path)["acc"] == 0.5  # the old checkpoint is untouched
+    assert not list(tmp_path.glob("*.tmp"))
+    # "path" and "optimizer" are ordinary keys: a string under "optimizer" is not loaded
+    # into an optimizer.
+    cu.save_checkpoint(path, model=tiny_model().state_dict(), path="x", optimizer="adam")
+    model = tiny_model()
+    opt = torch.optim.Adam(model.parameters())
+    assert cu.load_checkpoint(path, model, opt)["path"] == "x"
 
 
 def test_missing_checkpoint_message(tmp_path):
@@ -108,6 +132,32 @@ def test_resume_continues_where_it_stopped(tmp_path):
     h = cu.fit(model, tiny_data(), epochs=4, checkpoint=ck, resume=True, schedule="constant")
     assert h["epoch"] == [1, 2, 3, 4]
     assert cu.load_checkpoint(ck)["epoch"] == 4
+
+
+def test_resume_with_onecycle_matches_an_uninterrupted_run(tmp_path):
+    ck = tmp_path / "run.pt"
+    cu.seed_everything(0)
+    full = cu.fit(tiny_model(), tiny_data(), epochs=4, lr=0.1)
+    cu.seed_everything(0)
+    model = InterruptAfter(n=8 * 2 + 1)  # 8 batches per epoch: Ctrl-C at the start of epoch 3
+    assert len(cu.fit(model, tiny_data(), epochs=4, lr=0.1, checkpoint=ck)) == 2
+    model.n = -1  # no more interrupts
+    resumed = cu.fit(model, tiny_data(), epochs=4, lr=0.1, checkpoint=ck, resume=True)
+    assert resumed["epoch"] == [1, 2, 3, 4]
+    assert resumed["lr"] == pytest.approx(full["lr"])  # the schedule went on where it stopped
+    with pytest.raises(ValueError, match="resume with epochs=4"):
+        cu.fit(model, tiny_data(), epochs=6, lr=0.1, checkpoint=ck, resume=True)
+
+
+def test_fresh_run_keeps_the_old_checkpoint(tmp_path, capsys):
+    ck = tmp_path / "run.pt"
+    cu.fit(tiny_model(), tiny_data(), epochs=1, checkpoint=ck)
+    first = cu.load_checkpoint(ck)["model"]
+    cu.fit(tiny_model(), tiny_data(), epochs=1, checkpoint=ck)  # no resume=True
+    assert "kept as" in capsys.readouterr().out
+    kept = cu.load_checkpoint(tmp_path / "run.pt.previous")["model"]
+    for key in first:
+        torch.testing.assert_close(kept[key], first[key])
 
 
 class InterruptAfter(nn.Module):
@@ -132,7 +182,27 @@ def test_interrupt_returns_history_and_keeps_checkpoint(tmp_path, capsys):
     assert h.stopped == "interrupted" and len(h) == 2
     out = capsys.readouterr().out
     assert "interrupted after 2 complete epoch(s)" in out and str(ck) in out
+    assert "resume=True" in out
     assert cu.load_checkpoint(ck)["epoch"] == 2
+
+
+def test_nan_stop_points_to_the_last_good_checkpoint(tmp_path, capsys):
+    ck = tmp_path / "run.pt"
+    model = tiny_model()
+
+    def poison(module, args):  # from epoch 2 on, the weights turn NaN
+        if module.training and poison.calls == 8:
+            with torch.no_grad():
+                module.weight.fill_(float("nan"))
+        poison.calls += module.training
+
+    poison.calls = 0
+    model[1].register_forward_pre_hook(poison)
+    h = cu.fit(model, tiny_data(), epochs=3, checkpoint=ck)
+    assert h.stopped == "non-finite loss" and len(h) == 1
+    assert "cu.load_checkpoint" in capsys.readouterr().out
+    cu.load_checkpoint(ck, model)  # the advice works: the epoch-1 weights are finite
+    assert torch.isfinite(model[1].weight).all()
 
 
 def test_nan_loss_stops_with_a_hint(capsys):
