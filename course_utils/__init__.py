@@ -46,6 +46,7 @@ from .plots import (
 from .profiles import by_profile, describe_profile, get_profile, is_smoke
 from .training import (
     History,
+    amp_dtype,
     confusion_matrix,
     evaluate,
     fit,
@@ -71,7 +72,8 @@ def setup(seed: int = 0) -> torch.device:
 
 
 __all__ = [
-    "CIFAR10_CLASSES", "BatchTransform", "History", "ImageDataset", "TensorLoader", "by_profile",
+    "CIFAR10_CLASSES", "BatchTransform", "History", "ImageDataset", "TensorLoader", "amp_dtype",
+    "by_profile",
     "channel_stats", "compare_models", "confusion_matrix", "conv_output_size", "count_flops",
     "count_parameters", "data_dir", "describe_device", "describe_profile", "evaluate", "fit",
     "flops_by_module", "get_device", "get_profile", "is_smoke", "load_checkpoint",

@@ -4,7 +4,7 @@
     per-sample transforms (RandomCrop, RandomHorizontalFlip, ToTensor, Normalize), a DataLoader
     with worker processes, fp32 training.
 (b) fast path: the uint8 dataset resident on the device, whole-batch augmentation there,
-    bf16 autocast on CUDA and channels_last memory format.
+    mixed-precision autocast on CUDA and channels_last memory format.
 
 Both train the same architecture from the same initial weights with the same optimizer and
 schedule through ``course_utils.fit``; the table shows images/s of the last epoch (steady

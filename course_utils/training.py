@@ -241,11 +241,27 @@ def _make_schedule(optimizer: torch.optim.Optimizer, schedule: str | None,
                      "pass a scheduler instance (stepped once per epoch).")
 
 
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """The mixed-precision type ``fit`` uses on ``device``, or None (full float32).
+
+    bfloat16 on GPUs with bfloat16 tensor cores (compute capability 8.0 or newer: A100, H100,
+    RTX 30xx and later); float16 on older ones (T4, V100), where bfloat16 would only be emulated;
+    None off CUDA.
+
+    Usage: ``amp_dtype(torch.device("cuda"))  # torch.bfloat16 on an H100``
+    """
+    if device.type != "cuda":
+        return None
+    major, _ = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if major >= 8 else torch.float16
+
+
 def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast on CUDA; elsewhere nothing (older PyTorch rejects autocast on MPS)."""
-    if amp and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """Autocast to ``amp_dtype`` on CUDA; elsewhere nothing (old PyTorch rejects it on MPS)."""
+    dtype = amp_dtype(device) if amp else None
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def _tensorboard_writer(logdir: str | Path | None):
@@ -289,7 +305,9 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     * ``optimizer``: ``"sgd"`` (default lr 0.05), ``"adam"``/``"adamw"`` (1e-3), or an instance.
     * ``schedule``: ``"onecycle"`` (default), ``"cosine"``, ``"constant"`` -- stepped every
       batch -- or a scheduler instance, stepped once per epoch (e.g. ``MultiStepLR``).
-    * ``amp``: bfloat16 autocast on CUDA (ignored elsewhere). ``channels_last``: NHWC memory.
+    * ``amp``: mixed precision on CUDA (ignored elsewhere): bfloat16, or float16 with loss
+      scaling on GPUs older than compute capability 8.0 (see ``amp_dtype``).
+    * ``channels_last``: NHWC memory layout (faster convolutions on tensor cores).
     * ``compile``: on CUDA, train through ``torch.compile(mode="reduce-overhead")`` (CUDA
       graphs: 2-3x faster for small models, ~20-60 s of compilation first). Ignored elsewhere,
       and eager (with a message) where Triton is missing; see ``compiled_runner``.
@@ -326,6 +344,9 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     else:
         step_sched, epoch_sched = None, schedule
 
+    # float16 gradients can underflow to 0: scale the loss up, and the gradients back down.
+    scaler = torch.amp.GradScaler(device.type if device.type == "cuda" else "cpu",
+                                  enabled=amp and amp_dtype(device) == torch.float16)
     history, start_epoch = History(), 0
     if resume and checkpoint is not None and Path(checkpoint).exists():
         state = load_checkpoint(checkpoint, model, optimizer, map_location=device)
@@ -355,7 +376,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     try:
         for epoch in bar:
             record = _train_one_epoch(runner, train_loader, optimizer, step_sched, device, amp,
-                                      channels_last, label_smoothing, grad_clip, progress)
+                                      channels_last, label_smoothing, grad_clip, progress,
+                                      scaler)
             if record is None:
                 history.stopped = "non-finite loss"
                 reload = (f" The weights are now broken too; the last good ones are in "
@@ -410,8 +432,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
 
 def _train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer,
                      scheduler: Any, device: torch.device, amp: bool, channels_last: bool,
-                     label_smoothing: float, grad_clip: float | None,
-                     progress: bool) -> dict[str, float] | None:
+                     label_smoothing: float, grad_clip: float | None, progress: bool,
+                     scaler: torch.amp.GradScaler | None = None) -> dict[str, float] | None:
     """One pass over ``loader``; returns the epoch's record, or None on a non-finite loss."""
     from tqdm.auto import tqdm
 
@@ -432,10 +454,18 @@ def _train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.
         if step % 50 == 0 and not torch.isfinite(loss):  # checked now and then: a sync is slow
             return None
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
+        if scaler is not None and scaler.is_enabled():  # float16 autocast (older GPUs)
+            scaler.scale(loss).backward()
+            if grad_clip is not None:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            scaler.step(optimizer)  # skipped if the scaled gradients overflowed
+            scaler.update()
+        else:
+            loss.backward()
+            if grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
         if scheduler is not None:
             scheduler.step()
         total_loss += loss.detach() * len(y)

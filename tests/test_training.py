@@ -285,3 +285,30 @@ def test_compile_only_on_cuda_with_triton(monkeypatch, capsys):
     monkeypatch.setattr(triton_check, "has_triton", lambda: True)
     runner = compiled_runner(model, torch.device("cuda"))  # compiles lazily, on the first call
     assert runner is not model and runner._orig_mod is model
+
+
+def test_mixed_precision_type_follows_the_gpu(monkeypatch):
+    assert cu.amp_dtype(torch.device("cpu")) is None  # full precision off CUDA
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
+    assert cu.amp_dtype(torch.device("cuda")) == torch.float16  # T4: no bfloat16 tensor cores
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
+    assert cu.amp_dtype(torch.device("cuda")) == torch.bfloat16  # H100
+
+
+@pytest.mark.parametrize("grad_clip", [None, 0.5])
+def test_loss_scaling_path_trains_exactly_like_the_plain_one(grad_clip):
+    # The float16 path scales the loss by a power of two and unscales the gradients: in float32
+    # (here on the CPU) that is exact, so both paths must give the same weights.
+    from course_utils.training import _train_one_epoch
+
+    weights = []
+    for scaler in (None, torch.amp.GradScaler("cpu", init_scale=2.0**10)):
+        cu.seed_everything(0)
+        model = tiny_model()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        record = _train_one_epoch(model, tiny_data(), opt, None, torch.device("cpu"), False,
+                                  False, 0.0, grad_clip, False, scaler)
+        assert record is not None and record["train_acc"] > 0.5
+        weights.append([p.detach().clone() for p in model.parameters()])
+    for plain, scaled in zip(*weights):
+        torch.testing.assert_close(scaled, plain, rtol=0, atol=0)
