@@ -14,6 +14,16 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
+SETUP_CELL = """# Setup: in Colab, install the course helpers; locally they are already installed.
+import sys
+if "google.colab" in sys.modules:
+    %pip install -q "course-utils @ git+https://github.com/cnn-course/cnn-architectures"
+import torch
+from torch import nn
+import course_utils as cu
+device = cu.setup()  # prints the device and the profile, seeds everything"""
+
+
 def load(path):
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -40,8 +50,9 @@ def test_notebook_follows_the_conventions(path):
     assert re.search(r"what you will learn", markdown, re.I)
     assert re.search(r"^#+ .*summary", markdown, re.I | re.M)
     assert re.search(r"^#+ .*exercises", markdown, re.I | re.M)
+    assert f"/blob/main/notebooks/{path.name})" in first, "the Colab badge opens this notebook"
     code = [("".join(c["source"])) for c in cells if c["cell_type"] == "code"]
-    assert "cu.setup()" in code[0], "the first code cell is the standard setup cell"
+    assert code[0] == SETUP_CELL, "the first code cell is the standard setup cell (CONTRIBUTING.md)"
     forbidden = "/".join(["..", "shared"])  # the manual-check folder students never have
     assert forbidden not in "".join(code)
     assert nb["metadata"].get("kernelspec", {}).get("name") == "python3"
@@ -66,3 +77,9 @@ def test_readme_lists_every_notebook_and_the_two_commands():
         assert path.name in readme, f"README does not list {path.name}"
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "python -m pytest" in ci and "python -m pytest" in readme
+
+
+def test_contributing_shows_the_setup_cell_the_notebooks_use():
+    contributing = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    indented = "\n".join("   " + line for line in SETUP_CELL.splitlines())
+    assert indented in contributing
