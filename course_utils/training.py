@@ -256,6 +256,13 @@ def amp_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if major >= 8 else torch.float16
 
 
+def _grad_scaler() -> Any:
+    """A CUDA GradScaler (``torch.amp`` from PyTorch 2.3 on, ``torch.cuda.amp`` before)."""
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler("cuda")
+    return torch.cuda.amp.GradScaler()
+
+
 def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
     """Autocast to ``amp_dtype`` on CUDA; elsewhere nothing (old PyTorch rejects it on MPS)."""
     dtype = amp_dtype(device) if amp else None
@@ -345,8 +352,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         step_sched, epoch_sched = None, schedule
 
     # float16 gradients can underflow to 0: scale the loss up, and the gradients back down.
-    scaler = torch.amp.GradScaler(device.type if device.type == "cuda" else "cpu",
-                                  enabled=amp and amp_dtype(device) == torch.float16)
+    scaler = _grad_scaler() if amp and amp_dtype(device) == torch.float16 else None
     history, start_epoch = History(), 0
     if resume and checkpoint is not None and Path(checkpoint).exists():
         state = load_checkpoint(checkpoint, model, optimizer, map_location=device)
@@ -433,7 +439,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
 def _train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer,
                      scheduler: Any, device: torch.device, amp: bool, channels_last: bool,
                      label_smoothing: float, grad_clip: float | None, progress: bool,
-                     scaler: torch.amp.GradScaler | None = None) -> dict[str, float] | None:
+                     scaler: Any = None) -> dict[str, float] | None:
     """One pass over ``loader``; returns the epoch's record, or None on a non-finite loss."""
     from tqdm.auto import tqdm
 
@@ -454,7 +460,7 @@ def _train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.
         if step % 50 == 0 and not torch.isfinite(loss):  # checked now and then: a sync is slow
             return None
         optimizer.zero_grad(set_to_none=True)
-        if scaler is not None and scaler.is_enabled():  # float16 autocast (older GPUs)
+        if scaler is not None:  # float16 autocast (GPUs older than the A100)
             scaler.scale(loss).backward()
             if grad_clip is not None:
                 scaler.unscale_(optimizer)
