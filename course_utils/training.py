@@ -299,6 +299,19 @@ def compiled_runner(model: nn.Module, device: torch.device) -> nn.Module:
     return torch.compile(model, mode="reduce-overhead")
 
 
+_interrupted_cell: list[int | None] = [None]  # the notebook cell in which Ctrl-C stopped fit
+
+
+def _notebook_cell() -> int | None:
+    """The execution count of the running notebook cell, or None outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return None if shell is None else shell.execution_count
+
+
 def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = None, *,
         epochs: int, optimizer: str | torch.optim.Optimizer = "sgd", lr: float | None = None,
         weight_decay: float = 5e-4, schedule: str | Any = "onecycle",
@@ -324,7 +337,9 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
       from it (same ``epochs``: a step schedule is planned for the whole run). Without
       ``resume`` an existing checkpoint is kept as ``<name>.previous``, never silently lost.
       Ctrl-C (KeyboardInterrupt) stops cleanly: the model keeps what it learned and the
-      history so far is returned. A NaN/inf loss stops training with a hint.
+      history so far is returned; in a notebook, a later ``fit`` in the same cell (a loop of
+      trainings) then raises KeyboardInterrupt at once, so one stop ends the loop.
+      A NaN/inf loss stops training with a hint.
     * With ``schedule="onecycle"`` (PyTorch's ``OneCycleLR``) the learning rate rises from
       ``lr/10`` to ``lr`` over the first 25% of the steps, then falls linearly to ``lr/1000``;
       SGD's momentum (Adam's beta1) moves the other way, 0.95 -> 0.85 -> 0.95.
@@ -333,6 +348,11 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
+    cell = _notebook_cell()
+    if cell is not None and cell == _interrupted_cell[0]:
+        # A loop of trainings: one press of stop ends the loop, not just the current training.
+        raise KeyboardInterrupt("training was interrupted earlier in this cell, so the cell "
+                                "stops here; run the cell again to train.")
     device = device or getattr(train_loader, "device", None) or _model_device(model)
     model.to(device)
     if channels_last:
@@ -417,6 +437,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
                         writer.add_scalar(key, value, epoch + 1)
     except KeyboardInterrupt:
         history.stopped = "interrupted"
+        _interrupted_cell[0] = _notebook_cell()
         where = (f" Epoch {len(history)} is saved in {checkpoint}: run the same fit(...) with "
                  "resume=True to continue." if checkpoint and history.records else "")
         print(f"Training interrupted after {len(history)} complete epoch(s). The model keeps "

@@ -312,3 +312,17 @@ def test_loss_scaling_path_trains_exactly_like_the_plain_one(grad_clip):
         weights.append([p.detach().clone() for p in model.parameters()])
     for plain, scaled in zip(*weights):
         torch.testing.assert_close(scaled, plain, rtol=0, atol=0)
+
+
+def test_one_interrupt_stops_a_loop_of_trainings_in_the_same_cell(monkeypatch, capsys):
+    import course_utils.training as training
+
+    cell = [5]  # stands in for IPython's execution count of the running cell
+    monkeypatch.setattr(training, "_notebook_cell", lambda: cell[0])
+    monkeypatch.setattr(training, "_interrupted_cell", [None])
+    h = cu.fit(InterruptAfter(n=3), tiny_data(), epochs=2)
+    assert h.stopped == "interrupted"
+    with pytest.raises(KeyboardInterrupt, match="earlier in this cell"):
+        cu.fit(tiny_model(), tiny_data(), epochs=1)  # the next training of the same loop
+    cell[0] = 6  # the student runs a cell again: it trains
+    assert len(cu.fit(tiny_model(), tiny_data(), epochs=1)) == 1
