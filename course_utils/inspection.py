@@ -178,8 +178,14 @@ class Table(str):
         table.html = html
         return table
 
+    def __getnewargs__(self) -> tuple[str, str]:  # copy and pickle rebuild it from both forms
+        return str(self), self.html
+
     def _repr_html_(self) -> str:
         return self.html
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # text-only frontends
+        printer.text(str(self))
 
 
 def results_table(rows: Sequence[Mapping[str, Any]], floatfmt: str = ",.4g",

@@ -203,7 +203,9 @@ def plot_scatter(points: Mapping[str, tuple[float, float]], xlabel: str, ylabel:
         missing, extra = sorted(set(points) - set(sizes)), sorted(set(sizes) - set(points))
         raise ValueError(f"sizes must have the same names as points; missing {missing}, "
                          f"extra {extra}")
-    biggest = max(sizes.values()) if sizes else 1.0
+    if sizes is not None and min(sizes.values()) < 0:
+        raise ValueError("sizes must be >= 0 (they scale the marker areas)")
+    biggest = (max(sizes.values()) if sizes else 0) or 1.0
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for i, (name, (x, y)) in enumerate(points.items()):  # one colour per name, however many
         area = 60.0 if sizes is None else 40.0 + 400.0 * sizes[name] / biggest

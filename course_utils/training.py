@@ -140,7 +140,7 @@ def confusion_matrix(labels: torch.Tensor, preds: torch.Tensor, num_classes: int
 
 def _refused(err: Exception) -> str | None:
     """The type a weights-only load refused, from PyTorch's long error message, if any."""
-    found = re.search(r"GLOBAL (\S+)", str(err))
+    found = re.search(r"(?:GLOBAL|[Uu]nsupported class) ([\w.<>]+)", str(err))
     return f"it contains {found.group(1)}" if found else None
 
 
@@ -156,16 +156,19 @@ def save_checkpoint(path: str | Path, /, **state: Any) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
     try:
-        torch.load(tmp, map_location="cpu", weights_only=True)
+        torch.save(state, tmp)
+        torch.load(tmp, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as err:
-        tmp.unlink()
+        tmp.unlink(missing_ok=True)
         raise TypeError(f"cannot save this checkpoint: a value is not a tensor, number, string, "
                         f"list or dict, so a safe load (weights_only=True) would refuse it "
                         f"({_refused(err) or err}). Convert it first, e.g. float(x) for a "
                         f"NumPy number, torch.from_numpy(a) for an array, str(p) for a "
                         f"path.") from None
+    except BaseException:  # Ctrl-C or a full disk while saving: no half-written file is left
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     return path
 
@@ -194,9 +197,11 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None,
         raise RuntimeError(f"could not read checkpoint {path} ({err}); the file is damaged: "
                            "delete it and train again.") from None
     if model is not None:
-        if "model" not in state:
-            raise KeyError(f"{path} has no 'model' entry (it has {sorted(state)}); save with "
-                           "save_checkpoint(path, model=model.state_dict(), ...).")
+        if not isinstance(state, dict) or "model" not in state:
+            bare = isinstance(state, dict) and all(torch.is_tensor(v) for v in state.values())
+            hint = ("it is a bare state_dict: model.load_state_dict(cu.load_checkpoint(path))"
+                    if bare else "save with save_checkpoint(path, model=model.state_dict())")
+            raise KeyError(f"{path} has no 'model' entry; {hint}.")
         model.load_state_dict(state["model"])
     if optimizer is not None and isinstance(state.get("optimizer"), dict):
         optimizer.load_state_dict(state["optimizer"])
@@ -299,6 +304,29 @@ def compiled_runner(model: nn.Module, device: torch.device) -> nn.Module:
     return torch.compile(model, mode="reduce-overhead")
 
 
+def _schedule_state(scheduler: Any) -> dict[str, Any]:
+    """The scheduler's state without functions (PyTorch < 2.4 stores OneCycleLR's anneal_func,
+    which a safe load refuses; the scheduler rebuilds it from its arguments anyway)."""
+    state = scheduler.state_dict()
+    state.pop("anneal_func", None)
+    return state
+
+
+def _check_same_plan(checkpoint: str | Path, state: dict[str, Any], schedule: Any, epochs: int,
+                     steps_per_epoch: int) -> None:
+    """A per-step schedule is planned for the whole run: resuming must keep that plan."""
+    planned = state.get("epochs")
+    if planned is not None and planned != epochs:
+        raise ValueError(f"{checkpoint} was trained with a {schedule!r} schedule planned for "
+                         f"{planned} epochs, and that schedule cannot be stretched: resume with "
+                         f"epochs={planned}, or start a new run without resume=True.")
+    steps = state.get("steps_per_epoch")
+    if steps is not None and steps != steps_per_epoch:
+        raise ValueError(f"{checkpoint} was trained with {steps} batches per epoch, this loader "
+                         f"has {steps_per_epoch}: resume with the same data and batch size, or "
+                         "start a new run without resume=True.")
+
+
 _interrupted_cell: list[int | None] = [None]  # the notebook cell in which Ctrl-C stopped fit
 
 
@@ -375,24 +403,23 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     scaler = _grad_scaler() if amp and amp_dtype(device) == torch.float16 else None
     history, start_epoch = History(), 0
     if resume and checkpoint is not None and Path(checkpoint).exists():
-        state = load_checkpoint(checkpoint, model, optimizer, map_location=device)
-        planned = state.get("epochs")
-        if step_sched is not None and planned is not None and planned != epochs:
-            raise ValueError(f"{checkpoint} was trained with a {schedule!r} schedule planned for "
-                             f"{planned} epochs, and that schedule cannot be stretched: resume "
-                             f"with epochs={planned}, or start a new run without resume=True.")
+        state = load_checkpoint(checkpoint, map_location=device)
+        if step_sched is not None:  # checked before anything is loaded into the model
+            _check_same_plan(checkpoint, state, schedule, epochs, steps_per_epoch)
+        load_checkpoint(checkpoint, model, optimizer, map_location=device)
         history.records = list(state.get("history", []))
         start_epoch = int(state.get("epoch", 0))
-        for sched, key in ((step_sched, "step_scheduler"), (epoch_sched, "epoch_scheduler")):
-            if sched is not None and key in state:
-                sched.load_state_dict(state[key])
+        for obj, key in ((step_sched, "step_scheduler"), (epoch_sched, "epoch_scheduler"),
+                         (scaler, "grad_scaler")):
+            if obj is not None and key in state:
+                obj.load_state_dict(state[key])
         if verbose:
             print(f"Resumed from {checkpoint} at epoch {start_epoch}.")
-    elif checkpoint is not None and Path(checkpoint).exists():
-        backup = Path(checkpoint).with_name(Path(checkpoint).name + ".previous")
-        os.replace(checkpoint, backup)
-        print(f"{checkpoint} exists and resume=False: starting afresh; the old checkpoint is "
-              f"kept as {backup} (pass resume=True to continue a run instead).")
+    elif resume and checkpoint is not None and verbose:
+        print(f"No checkpoint at {checkpoint} yet: starting a new run.")
+    # An existing checkpoint that is not resumed is set aside at the first save, not before:
+    # a run stopped during its first epoch leaves the old file where it was.
+    backup_pending = not resume and checkpoint is not None and Path(checkpoint).exists()
 
     progress = (not is_smoke()) if progress is None else progress
     writer = _tensorboard_writer(tensorboard_dir)
@@ -420,13 +447,20 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
                 val = evaluate(model, val_loader, device, amp)
                 record["val_loss"], record["val_acc"] = val["loss"], val["acc"]
             if checkpoint is not None:  # save first: the history never claims an unsaved epoch
-                extra = {}
+                if backup_pending:
+                    backup = Path(checkpoint).with_name(Path(checkpoint).name + ".previous")
+                    os.replace(checkpoint, backup)
+                    backup_pending = False
+                    print(f"{checkpoint} existed and resume=False: this new run replaces it; "
+                          f"the old one is kept as {backup}.")
+                extra = {"epoch_scheduler": epoch_sched.state_dict()} if epoch_sched else {}
                 if step_sched is not None:
-                    extra["step_scheduler"] = step_sched.state_dict()
-                if epoch_sched is not None:
-                    extra["epoch_scheduler"] = epoch_sched.state_dict()
+                    extra["step_scheduler"] = _schedule_state(step_sched)
+                if scaler is not None:
+                    extra["grad_scaler"] = scaler.state_dict()
                 save_checkpoint(checkpoint, model=model.state_dict(),
                                 optimizer=optimizer.state_dict(), epoch=epoch + 1, epochs=epochs,
+                                steps_per_epoch=steps_per_epoch,
                                 history=[*history.records, record], **extra)
             history.records.append(record)
             bar.set_postfix({k: f"{v:.3f}" for k, v in record.items()

@@ -12,7 +12,7 @@ def offline_cpu(monkeypatch, tmp_path):
     """The cpu profile on a machine without network, with an empty data folder."""
     monkeypatch.setenv("COURSE_PROFILE", "cpu")
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(data_mod, "_online", lambda host, timeout=3.0: False)
+    monkeypatch.setattr(data_mod, "can_reach", lambda host, timeout=3.0: False)
     return tmp_path
 
 
@@ -53,7 +53,7 @@ def test_smoke_never_touches_the_network(monkeypatch, tmp_path):
     def boom(*args, **kwargs):
         raise AssertionError("network used in smoke")
 
-    monkeypatch.setattr(data_mod, "_online", boom)
+    monkeypatch.setattr(data_mod, "can_reach", boom)
     monkeypatch.setattr(data_mod, "_download_torchvision", boom)
     train = cu.load_dataset("cifar10", "train")
     assert len(train) == data_mod.SMOKE_LIMITS["train"]
@@ -62,7 +62,7 @@ def test_smoke_never_touches_the_network(monkeypatch, tmp_path):
 def test_failed_download_falls_back(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("COURSE_PROFILE", "cpu")
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(data_mod, "_online", lambda host, timeout=3.0: True)
+    monkeypatch.setattr(data_mod, "can_reach", lambda host, timeout=3.0: True)
 
     def fail(name, split, root):
         raise OSError("timed out")
@@ -80,14 +80,25 @@ def test_online_check_uses_a_short_timeout_and_never_raises(monkeypatch):
         raise TimeoutError("timed out")  # what an unreachable host gives after `timeout`
 
     monkeypatch.setattr(data_mod.socket, "create_connection", unreachable)
-    assert data_mod._online("example.invalid") is False
+    monkeypatch.setattr(data_mod.urllib.request, "getproxies", lambda: {})  # no proxy here
+    assert data_mod.can_reach("example.invalid") is False
     assert seen["timeout"] is not None and seen["timeout"] <= 5
+
+
+def test_behind_a_proxy_the_download_itself_decides(monkeypatch):
+    def blocked(address, timeout=None):
+        raise OSError("direct connections are blocked")  # a campus network with a proxy
+
+    monkeypatch.setattr(data_mod.socket, "create_connection", blocked)
+    monkeypatch.setattr(data_mod.urllib.request, "getproxies",
+                        lambda: {"https": "http://proxy.example:3128"})
+    assert data_mod.can_reach("example.invalid") is True
 
 
 def test_real_data_is_cached_and_reused(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("COURSE_PROFILE", "cpu")
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(data_mod, "_online", lambda host, timeout=3.0: True)
+    monkeypatch.setattr(data_mod, "can_reach", lambda host, timeout=3.0: True)
     images = torch.randint(0, 256, (20, 1, 28, 28), dtype=torch.uint8)
     labels = torch.arange(20) % 10
     calls = []

@@ -53,6 +53,11 @@ def test_summary_and_tables():
     table = cu.results_table([{"model": "a", "acc": 0.5}, {"model": "b", "params": 10}])
     assert str(table).startswith("| model")  # printed: a GitHub-style text table
     assert "<table>" in table._repr_html_() and "params" in table._repr_html_()  # Jupyter/Colab
+    import copy
+    import pickle
+
+    for clone in (copy.deepcopy(table), pickle.loads(pickle.dumps(table))):
+        assert clone == table and clone._repr_html_() == table._repr_html_()
     assert "<table>" in cu.compare_models({"lenet": models.LeNet5()}, (1, 28, 28),
                                           tablefmt="html")
     with pytest.raises(ValueError, match="at least one row"):

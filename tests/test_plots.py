@@ -52,6 +52,10 @@ def test_bars_and_scatter_label_every_item():
     fig = cu.plot_scatter(points, "time (s)", "accuracy (%)", sizes={k: 1.0 for k in points})
     assert [t.get_text() for t in fig.axes[0].texts] == list(points)
     assert len(fig.axes[0].collections) == 12
+    fig = cu.plot_scatter({"a": (1.0, 2.0), "b": (2.0, 3.0)}, "x", "y", sizes={"a": 0, "b": 0})
+    assert len(fig.axes[0].collections) == 2  # all-zero sizes still draw every point
+    with pytest.raises(ValueError, match=">= 0"):
+        cu.plot_scatter({"a": (1.0, 2.0)}, "x", "y", sizes={"a": -1.0})
     with pytest.raises(ValueError, match=r"missing \['model 11'\]"):
         cu.plot_scatter(points, "x", "y", sizes={f"model {i}": 1.0 for i in range(11)})
 

@@ -145,8 +145,53 @@ def test_resume_with_onecycle_matches_an_uninterrupted_run(tmp_path):
     resumed = cu.fit(model, tiny_data(), epochs=4, lr=0.1, checkpoint=ck, resume=True)
     assert resumed["epoch"] == [1, 2, 3, 4]
     assert resumed["lr"] == pytest.approx(full["lr"])  # the schedule went on where it stopped
+    fresh = tiny_model()
+    before = [p.detach().clone() for p in fresh.parameters()]
     with pytest.raises(ValueError, match="resume with epochs=4"):
-        cu.fit(model, tiny_data(), epochs=6, lr=0.1, checkpoint=ck, resume=True)
+        cu.fit(fresh, tiny_data(), epochs=6, lr=0.1, checkpoint=ck, resume=True)
+    with pytest.raises(ValueError, match="8 batches per epoch, this loader has 4"):
+        cu.fit(fresh, tiny_data(n=128), epochs=4, lr=0.1, checkpoint=ck, resume=True)
+    for p, p0 in zip(fresh.parameters(), before):  # a refused resume loads nothing
+        assert torch.equal(p, p0)
+
+
+def test_a_fresh_run_stopped_in_its_first_epoch_leaves_the_old_checkpoint_in_place(tmp_path):
+    ck = tmp_path / "run.pt"
+    cu.fit(tiny_model(), tiny_data(), epochs=1, checkpoint=ck)
+    h = cu.fit(InterruptAfter(n=3), tiny_data(), epochs=2, checkpoint=ck)  # no resume=True
+    assert h.stopped == "interrupted"
+    assert cu.load_checkpoint(ck)["epoch"] == 1 and not (tmp_path / "run.pt.previous").exists()
+
+
+def test_an_interrupt_while_saving_never_claims_an_unsaved_epoch(tmp_path, monkeypatch):
+    import course_utils.training as training
+
+    ck = tmp_path / "run.pt"
+    real_save, calls = training.save_checkpoint, []
+
+    def save_then_interrupt(path, /, **state):
+        calls.append(state["epoch"])
+        if len(calls) == 2:  # Ctrl-C while epoch 2 is being written
+            open(str(path) + ".tmp", "wb").write(b"partial")
+            raise KeyboardInterrupt
+        return real_save(path, **state)
+
+    monkeypatch.setattr(training, "save_checkpoint", save_then_interrupt)
+    h = cu.fit(tiny_model(), tiny_data(), epochs=3, checkpoint=ck)
+    assert h.stopped == "interrupted" and len(h) == 1 == cu.load_checkpoint(ck)["epoch"]
+
+
+def test_save_checkpoint_leaves_no_temporary_file_when_interrupted(tmp_path, monkeypatch):
+    real_load = torch.load
+
+    def interrupted_load(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "load", interrupted_load)
+    with pytest.raises(KeyboardInterrupt):
+        cu.save_checkpoint(tmp_path / "m.pt", value=torch.tensor(1))
+    monkeypatch.setattr(torch, "load", real_load)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_fresh_run_keeps_the_old_checkpoint(tmp_path, capsys):
@@ -295,6 +340,40 @@ def test_mixed_precision_type_follows_the_gpu(monkeypatch):
     assert cu.amp_dtype(torch.device("cuda")) == torch.bfloat16  # H100
 
 
+class CountingScaler:
+    """A CPU GradScaler that counts how often the loss was scaled."""
+
+    def __init__(self):
+        self.inner, self.calls = torch.amp.GradScaler("cpu", init_scale=2.0**10), 0
+
+    def scale(self, loss):
+        self.calls += 1
+        return self.inner.scale(loss)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+needs_cpu_scaler = pytest.mark.skipif(not hasattr(torch.amp, "GradScaler"),
+                                      reason="torch.amp.GradScaler('cpu') needs PyTorch >= 2.3")
+
+
+@needs_cpu_scaler
+def test_fit_scales_the_loss_when_training_in_float16(monkeypatch, tmp_path):
+    import contextlib
+
+    import course_utils.training as training
+
+    scaler = CountingScaler()
+    monkeypatch.setattr(training, "amp_dtype", lambda device: torch.float16)  # as on a T4
+    monkeypatch.setattr(training, "_autocast", lambda device, amp: contextlib.nullcontext())
+    monkeypatch.setattr(training, "_grad_scaler", lambda: scaler)
+    h = cu.fit(tiny_model(), tiny_data(), epochs=1, checkpoint=tmp_path / "run.pt")
+    assert len(h) == 1 and scaler.calls == 8  # every one of the 8 steps went through the scaler
+    assert "grad_scaler" in cu.load_checkpoint(tmp_path / "run.pt")
+
+
+@needs_cpu_scaler
 @pytest.mark.parametrize("grad_clip", [None, 0.5])
 def test_loss_scaling_path_trains_exactly_like_the_plain_one(grad_clip):
     # The float16 path scales the loss by a power of two and unscales the gradients: in float32
@@ -302,7 +381,8 @@ def test_loss_scaling_path_trains_exactly_like_the_plain_one(grad_clip):
     from course_utils.training import _train_one_epoch
 
     weights = []
-    for scaler in (None, torch.amp.GradScaler("cpu", init_scale=2.0**10)):
+    scalers = (None, CountingScaler())
+    for scaler in scalers:
         cu.seed_everything(0)
         model = tiny_model()
         opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -310,6 +390,7 @@ def test_loss_scaling_path_trains_exactly_like_the_plain_one(grad_clip):
                                   False, 0.0, grad_clip, False, scaler)
         assert record is not None and record["train_acc"] > 0.5
         weights.append([p.detach().clone() for p in model.parameters()])
+    assert scalers[1].calls == 8  # the scaled path was really taken
     for plain, scaled in zip(*weights):
         torch.testing.assert_close(scaled, plain, rtol=0, atol=0)
 
