@@ -362,7 +362,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
       ``None`` (default) reads the environment variable ``COURSE_COMPILE`` (off unless ``1``).
     * ``device``: defaults to the loader's device (``make_loader`` picks the best one).
     * ``checkpoint``: a path written atomically after every epoch; ``resume=True`` continues
-      from it (same ``epochs``: a step schedule is planned for the whole run). Without
+      from it (same ``epochs`` and batches per epoch: a step schedule plans the whole run). Without
       ``resume`` an existing checkpoint is kept as ``<name>.previous``, never silently lost.
       Ctrl-C (KeyboardInterrupt) stops cleanly: the model keeps what it learned and the
       history so far is returned; in a notebook, a later ``fit`` in the same cell (a loop of
@@ -406,7 +406,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         state = load_checkpoint(checkpoint, map_location=device)
         if step_sched is not None:  # checked before anything is loaded into the model
             _check_same_plan(checkpoint, state, schedule, epochs, steps_per_epoch)
-        load_checkpoint(checkpoint, model, optimizer, map_location=device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
         history.records = list(state.get("history", []))
         start_epoch = int(state.get("epoch", 0))
         for obj, key in ((step_sched, "step_scheduler"), (epoch_sched, "epoch_scheduler"),
