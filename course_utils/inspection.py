@@ -17,17 +17,10 @@ import torch
 import torch.nn as nn
 
 from .device import synchronize
-from .training import _autocast
+from .training import _autocast, _model_device
 
 if TYPE_CHECKING:
     from torchinfo import ModelStatistics
-
-
-def _param_device(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter or buffer; the CPU for a parameter-free model."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
@@ -51,14 +44,14 @@ def model_summary(model: nn.Module, input_size: Sequence[int], depth: int = 3,
     kwargs.setdefault("col_names", ("output_size", "num_params"))
     kwargs.setdefault("row_settings", ("var_names",))
     kwargs.setdefault("verbose", 0)
-    device = _param_device(model)
+    device = _model_device(model)
     return summary(model, input_size=(1, *input_size), depth=depth, device=device, **kwargs)
 
 
 def _flop_mode(model: nn.Module, input_size: Sequence[int]):
     from torch.utils.flop_counter import FlopCounterMode
 
-    x = torch.zeros(1, *input_size, device=_param_device(model))
+    x = torch.zeros(1, *input_size, device=_model_device(model))
     was_training = model.training
     model.eval()
     mode = FlopCounterMode(display=False)
@@ -138,7 +131,7 @@ def measure_throughput(model: nn.Module, input_size: Sequence[int], batch_size: 
 
     Usage: ``measure_throughput(model, (3, 32, 32), device=device)``
     """
-    device = device or _param_device(model)
+    device = device or _model_device(model)
     was_training = model.training
     model.eval().to(device)
     x = torch.randn(batch_size, *input_size, device=device)

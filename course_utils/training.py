@@ -89,10 +89,10 @@ def predict(model: nn.Module, loader: Iterable, device: torch.device | None = No
 
 
 def _model_device(model: nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
+    """The device of the model's first parameter or buffer; the CPU for a parameter-free model."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
 
 
 @torch.no_grad()
