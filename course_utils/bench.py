@@ -122,6 +122,10 @@ def run(model_name: str, epochs: int, limit: int | None, batch_size: int, worker
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
+    """Run the benchmark from the command line; returns the table's rows.
+
+    Usage: ``python -m course_utils.bench --models lenet --epochs 2``
+    """
     parser = argparse.ArgumentParser(description="Seed-style vs fast-path training throughput")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--epochs", type=int, default=3)

@@ -38,6 +38,10 @@ def clean_notebook(nb: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Strip (or with ``--check`` only report) outputs; returns the exit status.
+
+    Usage: ``python -m course_utils.clean notebooks/*.ipynb``
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", type=Path)
     parser.add_argument("--check", action="store_true", help="only report dirty notebooks")
