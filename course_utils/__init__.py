@@ -43,7 +43,8 @@ from .plots import (
     plot_scatter,
     show_images,
 )
-from .profiles import by_profile, describe_profile, get_profile, is_smoke
+from .profiles import by_profile, course_seed, describe_profile, get_profile, is_smoke
+from .results import Results, mark_start
 from .training import (
     History,
     amp_dtype,
@@ -61,10 +62,13 @@ __version__ = "0.1.0"
 
 
 def setup(seed: int = 0) -> torch.device:
-    """Start a notebook: print the device and the profile, seed everything, return the device.
+    """Start a notebook: start its clock, print device and profile, seed everything.
+
+    Seeds are ``seed + COURSE_SEED`` (see ``course_seed``).
 
     Usage: ``device = setup()``
     """
+    mark_start()
     device = get_device()
     print(describe_profile())
     seed_everything(seed)
@@ -73,7 +77,7 @@ def setup(seed: int = 0) -> torch.device:
 
 __all__ = [
     "CIFAR10_CLASSES", "BatchTransform", "History", "ImageDataset", "TensorLoader", "amp_dtype",
-    "by_profile",
+    "Results", "by_profile", "course_seed",
     "channel_stats", "compare_models", "confusion_matrix", "conv_output_size", "count_flops",
     "count_parameters", "data_dir", "describe_device", "describe_profile", "evaluate", "fit",
     "flops_by_module", "get_device", "get_profile", "is_smoke", "load_checkpoint",

@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from .device import get_device
-from .profiles import get_profile
+from .profiles import course_seed, get_profile
+from .results import note_data
 
 DATASETS = ("mnist", "cifar10")
 SPLITS = ("train", "test")
@@ -89,7 +90,8 @@ class ImageDataset:
                 return self
             if n <= 0:
                 raise ValueError(f"subset size must be positive, got {n}")
-            indices = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
+            gen = torch.Generator().manual_seed(seed + course_seed())
+            indices = torch.randperm(len(self), generator=gen)[:n]
         return replace(self, images=self.images[indices], labels=self.labels[indices])
 
     def split_off(self, n_val: int, seed: int = 0) -> tuple[ImageDataset, ImageDataset]:
@@ -99,7 +101,8 @@ class ImageDataset:
         """
         if not 0 < n_val < len(self):
             raise ValueError(f"n_val must be between 1 and {len(self) - 1}, got {n_val}")
-        perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        gen = torch.Generator().manual_seed(seed + course_seed())
+        perm = torch.randperm(len(self), generator=gen)
         val = replace(self.subset(indices=perm[:n_val]), split=f"{self.split}-val")
         return self.subset(indices=perm[n_val:]), val
 
@@ -342,6 +345,7 @@ def load_dataset(name: str, split: str = "train", limit: int | None = None,
             _save_cache(cache, images, labels)
             if verbose:
                 print(f"{name.upper()} {split}: {len(labels):,} real images, cached in {cache}")
+    note_data(name, "real" if source == "real" else "fallback")
     ds = ImageDataset(images, labels, classes, name, split, source)
     return ds.subset(limit)
 
@@ -449,7 +453,7 @@ class TensorLoader:
         self.data, self.transform, self.batch_size = data, transform, batch_size
         self.shuffle, self.drop_last = shuffle, drop_last
         self.device = device if device is not None else get_device(verbose=False)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(seed + course_seed())
         self.on_device = self.device.type == "cuda"
         if self.on_device:
             self.images = data.images.to(self.device)

@@ -15,6 +15,8 @@ import random
 import numpy as np
 import torch
 
+from .profiles import course_seed
+
 
 def describe_device(device: torch.device) -> str:
     """One human-readable line describing ``device``.
@@ -77,8 +79,12 @@ def get_device(prefer: str | None = None, verbose: bool = True) -> torch.device:
 def seed_everything(seed: int = 0) -> None:
     """Seed Python, NumPy and PyTorch (all devices) so runs repeat.
 
+    The seed used is ``seed + COURSE_SEED`` (see ``course_seed``), so one environment variable
+    reruns a whole notebook with other random numbers.
+
     Usage: ``seed_everything(42)``
     """
+    seed = seed + course_seed()
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

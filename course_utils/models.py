@@ -362,25 +362,29 @@ class CifarResNet(nn.Module):
 
 
 def cifar_resnet(depth: int, residual: bool = True, shortcut: str = "A",
-                 num_classes: int = 10) -> CifarResNet:
+                 num_classes: int = 10, widths: Sequence[int] = (16, 32, 64)) -> CifarResNet:
     """He et al. (2015) section 4.2: depth = 6n + 2 (20, 32, 44, 56, 110).
+
+    ``widths`` are the channels of the three stages (the paper's 16, 32, 64; halve them for a
+    4x cheaper network of the same depth).
 
     Usage: ``cifar_resnet(56)``, ``cifar_resnet(20, residual=False)`` (plain-20)
     """
     if depth < 8 or (depth - 2) % 6:
         raise ValueError(f"depth must be 6n+2 (20, 32, 44, 56, 110, ...), got {depth}")
     n = (depth - 2) // 6
-    return CifarResNet(BasicBlock, [n, n, n], num_classes=num_classes, shortcut=shortcut,
-                       residual=residual)
+    return CifarResNet(BasicBlock, [n, n, n], widths=widths, num_classes=num_classes,
+                       shortcut=shortcut, residual=residual)
 
 
-def small_resnet(preact: bool = False, num_classes: int = 10) -> CifarResNet:
+def small_resnet(preact: bool = False, num_classes: int = 10,
+                 widths: Sequence[int] = (16, 32, 64)) -> CifarResNet:
     """The seed-002 CIFAR-10 ResNet (272,378 parameters) or its pre-activation twin (272,250).
 
     Channels [16, 32, 64], 3 blocks per stage, downsampling shortcut = 1x1 stride-2 conv with
     bias and no BN (pre-activation: BN -> ReLU -> 1x1 conv without bias).
 
-    Usage: ``small_resnet()``, ``small_resnet(preact=True)``
+    Usage: ``small_resnet()``, ``small_resnet(preact=True)``, ``small_resnet(widths=(8, 16, 32))``
     """
     block = PreActBlock if preact else BasicBlock
-    return CifarResNet(block, [3, 3, 3], num_classes=num_classes, shortcut="conv")
+    return CifarResNet(block, [3, 3, 3], widths=widths, num_classes=num_classes, shortcut="conv")
