@@ -210,7 +210,9 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None,
 
 def make_optimizer(model: nn.Module, name: str = "sgd", lr: float | None = None,
                    weight_decay: float = 5e-4, momentum: float = 0.9) -> torch.optim.Optimizer:
-    """SGD (Nesterov momentum), Adam or AdamW with sensible default learning rates.
+    """SGD (Nesterov momentum), Adam or AdamW; ``lr=None`` means 0.05 (SGD) or 1e-3 (Adam/W).
+
+    The values you pass are used as they are (``weight_decay=0`` means no weight decay).
 
     Usage: ``opt = make_optimizer(model, "adam", lr=1e-3)``
     """
@@ -219,12 +221,12 @@ def make_optimizer(model: nn.Module, name: str = "sgd", lr: float | None = None,
         raise ValueError("the model has no trainable parameters; did you freeze everything?")
     name = name.lower()
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr or 0.05, momentum=momentum, nesterov=momentum > 0,
-                               weight_decay=weight_decay)
+        return torch.optim.SGD(params, lr=0.05 if lr is None else lr, momentum=momentum,
+                               nesterov=momentum > 0, weight_decay=weight_decay)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr or 1e-3, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=1e-3 if lr is None else lr, weight_decay=weight_decay)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr or 1e-3, weight_decay=weight_decay or 0.05)
+        return torch.optim.AdamW(params, lr=1e-3 if lr is None else lr, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {name!r}; use 'sgd', 'adam', 'adamw' or pass an "
                      "optimizer instance.")
 

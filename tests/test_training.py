@@ -407,3 +407,13 @@ def test_one_interrupt_stops_a_loop_of_trainings_in_the_same_cell(monkeypatch, c
         cu.fit(tiny_model(), tiny_data(), epochs=1)  # the next training of the same loop
     cell[0] = 6  # the student runs a cell again: it trains
     assert len(cu.fit(tiny_model(), tiny_data(), epochs=1)) == 1
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
+def test_make_optimizer_uses_the_values_passed(name):
+    model = nn.Linear(3, 2)
+    opt = cu.make_optimizer(model, name, lr=0.0123, weight_decay=0.0)
+    assert opt.param_groups[0]["lr"] == 0.0123
+    assert opt.param_groups[0]["weight_decay"] == 0.0
+    default = cu.make_optimizer(model, name)
+    assert default.param_groups[0]["lr"] == (0.05 if name == "sgd" else 1e-3)
