@@ -1,7 +1,8 @@
 """A notebook's results file: what ran, on which data, how long, and every claim checked.
 
 Each training notebook keeps one ``Results`` and writes ``runs/<notebook>/results.json`` (next
-to the notebook) after every update, so even a half-run notebook leaves an honest record::
+to the notebook) after every update, so even a half-run notebook leaves an honest record, plus a
+copy per profile and seed (``runs/<notebook>/cpu-seed2.json``) to compare runs::
 
     {"notebook": "04_resnet_degradation", "profile": "cpu", "seed": 0,
      "data": {"cifar10": "real"}, "device": "cpu", "torch": "2.5.1",
@@ -165,13 +166,22 @@ class Results:
             "checks": list(self.checks),
         }
 
+    @property
+    def run_path(self) -> Path:
+        """This profile and seed's own copy, kept when other runs overwrite ``results.json``.
+
+        Usage: ``print(R.run_path)`` (e.g. ``runs/04_resnet_degradation/cpu-seed2.json``)
+        """
+        return self.folder / f"{get_profile()}-seed{course_seed()}.json"
+
     def save(self) -> Path:
-        """Write the file atomically (a temporary file, then a rename). Usage: ``R.save()``"""
+        """Write ``results.json`` and the run's own copy atomically. Usage: ``R.save()``"""
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.as_dict(), indent=2, ensure_ascii=False) + "\n",
-                       encoding="utf-8")
-        os.replace(tmp, self.path)
+        text = json.dumps(self.as_dict(), indent=2, ensure_ascii=False) + "\n"
+        for path in (self.path, self.run_path):
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
         return self.path
 
 

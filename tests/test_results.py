@@ -78,7 +78,11 @@ def test_data_sources_come_from_load_dataset(fresh):
     assert r.as_dict()["data"] == {"mnist": "real"}
 
 
-def test_file_is_written_atomically(fresh):
+def test_file_is_written_atomically_with_a_copy_per_profile_and_seed(fresh, monkeypatch):
     r = cu.Results("99_demo", folder=fresh)
     r.metric("x", 1.0)
-    assert [p.name for p in fresh.iterdir()] == ["results.json"]
+    monkeypatch.setenv("COURSE_SEED", "2")
+    r.metric("y", 2.0)
+    assert sorted(p.name for p in fresh.iterdir()) == ["results.json", "smoke-seed0.json",
+                                                      "smoke-seed2.json"]
+    assert json.loads((fresh / "smoke-seed2.json").read_text())["metrics"] == {"x": 1.0, "y": 2.0}
