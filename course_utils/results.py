@@ -6,7 +6,8 @@ copy per profile and seed (``runs/<notebook>/cpu-seed2.json``) to compare runs::
 
     {"notebook": "04_resnet_degradation", "profile": "cpu", "seed": 0,
      "data": {"cifar10": "real"}, "device": "cpu", "torch": "2.5.1",
-     "seconds": 312.4, "trainings": {"ResNet-56": 61.2},
+     "seconds": 312.4, "cpu_seconds": 590.1, "trainings": {"ResNet-56": 61.2},
+     "trainings_cpu_seconds": {"ResNet-56": 118.5},
      "metrics": {"train_error/ResNet-56": 21.3},
      "checks": [{"claim": "...", "values": {...}, "passed": true, "judged": true}]}
 
@@ -41,6 +42,7 @@ from .device import get_device
 from .profiles import course_seed, get_profile
 
 _STARTED = time.time()  # reset by cu.setup(): "the whole notebook so far"
+_STARTED_CPU = time.process_time()  # CPU time of this process (all its threads)
 _DATA_SOURCES: dict[str, str] = {}  # dataset name -> "real" / "fallback", filled by load_dataset
 
 
@@ -49,8 +51,8 @@ def mark_start() -> None:
 
     Usage: ``mark_start()``
     """
-    global _STARTED
-    _STARTED = time.time()
+    global _STARTED, _STARTED_CPU
+    _STARTED, _STARTED_CPU = time.time(), time.process_time()
     _DATA_SOURCES.clear()
 
 
@@ -97,6 +99,7 @@ class Results:
         self.folder = Path(folder) if folder is not None else Path("runs") / notebook
         self.device = str(device if device is not None else get_device(verbose=False))
         self.trainings: dict[str, float] = {}
+        self.trainings_cpu: dict[str, float] = {}
         self.metrics: dict[str, Any] = {}
         self.checks: list[dict[str, Any]] = []
         self.save()
@@ -112,11 +115,12 @@ class Results:
 
         Usage: ``with R.training("LeNet-5"): cu.fit(model, loader, epochs=3)``
         """
-        start = time.time()
+        start, start_cpu = time.time(), time.process_time()
         try:
             yield
         finally:
             self.trainings[name] = round(time.time() - start, 2)
+            self.trainings_cpu[name] = round(time.process_time() - start_cpu, 2)
             self.save()
 
     def metric(self, name: str, value: Any) -> Any:
@@ -161,7 +165,9 @@ class Results:
             "device": self.device,
             "torch": torch.__version__,
             "seconds": round(time.time() - _STARTED, 1),
+            "cpu_seconds": round(time.process_time() - _STARTED_CPU, 1),
             "trainings": dict(self.trainings),
+            "trainings_cpu_seconds": dict(self.trainings_cpu),
             "metrics": dict(self.metrics),
             "checks": list(self.checks),
         }

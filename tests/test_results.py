@@ -35,6 +35,7 @@ def test_file_has_the_documented_schema(fresh, monkeypatch):
     assert data["profile"] == "cpu" and data["seed"] == 3 and data["device"] == "cpu"
     assert data["torch"] == torch.__version__
     assert "tiny" in data["trainings"] and data["seconds"] >= 0
+    assert "tiny" in data["trainings_cpu_seconds"] and data["cpu_seconds"] >= 0
     assert data["metrics"]["test_acc/tiny"] == pytest.approx(61.2346)
     assert data["checks"] == [{"claim": "tiny beats chance",
                                "values": {"acc": 61.2, "chance": 10.0},
