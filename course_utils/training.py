@@ -431,7 +431,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     bar = tqdm(range(start_epoch, epochs), desc="epochs", disable=not progress)
     try:
         for epoch in bar:
-            record = _train_one_epoch(runner, train_loader, optimizer, step_sched, device, amp,
+            record = train_one_epoch(runner, train_loader, optimizer, step_sched, device, amp,
                                       channels_last, label_smoothing, grad_clip, progress,
                                       scaler)
             if record is None:
@@ -494,11 +494,23 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     return history
 
 
-def _train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer,
+def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer,
                      scheduler: Any, device: torch.device, amp: bool, channels_last: bool,
                      label_smoothing: float, grad_clip: float | None, progress: bool,
                      scaler: Any = None) -> dict[str, float] | None:
-    """One pass over ``loader``; returns the epoch's record, or None on a non-finite loss."""
+    """One pass over ``loader``: the loop written out in notebook 02 §5, plus named extras.
+
+    The core is notebook 02's ``train_one_epoch``: ``model.train()``, then for each batch
+    forward, cross-entropy, ``zero_grad``, ``backward``, ``step``, and the running loss and
+    accuracy. The extras, each optional: ``channels_last`` memory layout, mixed precision
+    (``amp``, with a ``scaler`` for float16), ``label_smoothing``, gradient clipping
+    (``grad_clip``), a ``scheduler`` stepped every batch, a NaN/inf check every 50 steps, a
+    ``progress`` bar and the epoch's time and images/s. Returns the epoch's record
+    (``train_loss``, ``train_acc``, ``lr``, ``seconds``, ``images_per_s``), or None on a
+    non-finite loss. ``fit`` calls it once per epoch.
+
+    Usage: ``train_one_epoch(model, loader, opt, None, device, False, False, 0.0, None, False)``
+    """
     from tqdm.auto import tqdm
 
     model.train()
@@ -507,34 +519,42 @@ def _train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.
     correct = torch.zeros((), device=device, dtype=torch.int64)
     seen = 0
     lr = optimizer.param_groups[0]["lr"]
-    for step, (x, y) in enumerate(tqdm(loader, desc="batches", leave=False,
-                                       disable=not progress)):
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with _autocast(device, amp):
-            logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
-        if step % 50 == 0 and not torch.isfinite(loss):  # checked now and then: a sync is slow
-            return None
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:  # float16 autocast (GPUs older than the A100)
-            scaler.scale(loss).backward()
-            if grad_clip is not None:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            scaler.step(optimizer)  # skipped if the scaled gradients overflowed
-            scaler.update()
-        else:
-            loss.backward()
-            if grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        total_loss += loss.detach() * len(y)
-        correct += (logits.argmax(1) == y).sum()
-        seen += len(y)
+    # The bar is updated by hand: tqdm.auto's bar would call iter(loader) twice, which starts
+    # DataLoader workers twice and advances a shuffling generator (the batch order would no
+    # longer be that of a plain loop over the same loader).
+    bar = tqdm(total=len(loader) if hasattr(loader, "__len__") else None, desc="batches",
+               leave=False, disable=not progress)
+    try:
+        for step, (x, y) in enumerate(loader):
+            bar.update()
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with _autocast(device, amp):
+                logits = model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+            if step % 50 == 0 and not torch.isfinite(loss):  # checked now and then: a sync is slow
+                return None
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:  # float16 autocast (GPUs older than the A100)
+                scaler.scale(loss).backward()
+                if grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                scaler.step(optimizer)  # skipped if the scaled gradients overflowed
+                scaler.update()
+            else:
+                loss.backward()
+                if grad_clip is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            total_loss += loss.detach() * len(y)
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
+    finally:
+        bar.close()
     synchronize(device)  # GPU calls return early: wait for the work before stopping the clock
     seconds = time.perf_counter() - start
     if seen == 0:

@@ -248,3 +248,48 @@ def test_cutout_arguments_are_checked():
 def test_resize_for_imagenet_backbones():
     t = cu.BatchTransform((0.5,) * 3, (0.25,) * 3, size=64)
     assert t(torch.zeros(4, 3, 32, 32, dtype=torch.uint8)).shape == (4, 3, 64, 64)
+
+
+def test_image_dataset_is_a_torch_dataset_with_transforms():
+    from torchvision.transforms import v2
+
+    data = cu.load_dataset("mnist", "test", limit=50)
+    assert isinstance(data, torch.utils.data.Dataset)
+    image, label = data[7]
+    assert torch.equal(image, data.images[7]) and label == int(data.labels[7])
+    assert isinstance(label, int) and image.dtype == torch.uint8
+    transform = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
+                            v2.Normalize((0.5,), (0.5,))])
+    with_tf = data.with_transform(transform)
+    assert data.transform is None  # the original is unchanged
+    x, y = with_tf[7]
+    torch.testing.assert_close(x.as_subclass(torch.Tensor), data.images[7].float() / 127.5 - 1)
+    assert y == label
+    assert with_tf.subset(10).transform is transform  # subsets keep the transform
+    loader = torch.utils.data.DataLoader(with_tf, batch_size=16, shuffle=False)
+    xb, yb = next(iter(loader))
+    assert xb.shape == (16, 1, 28, 28) and xb.dtype == torch.float32
+    assert torch.equal(yb, data.labels[:16])
+
+
+def test_transform_that_returns_no_tensor_names_the_fix():
+    from torchvision.transforms import v2
+
+    data = cu.load_dataset("mnist", "test", limit=5).with_transform(v2.ToPILImage())
+    with pytest.raises(TypeError, match=r"image 2 of mnist/test into a Image.*ToImage\(\)"):
+        data[2]
+
+
+def test_set_seed_repeats_the_batch_order(monkeypatch):
+    monkeypatch.setenv("COURSE_SEED", "0")
+    train = cu.load_dataset("mnist", "test", limit=200)
+    loader = cu.make_loader(train, cu.channel_stats(train), batch_size=50, train=True,
+                            device=torch.device("cpu"))
+    first = [y for _, y in loader]
+    second = [y for _, y in loader]
+    assert not all(torch.equal(a, b) for a, b in zip(first, second))  # a new shuffle per epoch
+    loader.set_seed(0)  # like a new loader made with seed=0
+    assert all(torch.equal(a, b) for a, b in zip(first, [y for _, y in loader]))
+    monkeypatch.setenv("COURSE_SEED", "3")  # COURSE_SEED shifts the order, as it shifts every seed
+    loader.set_seed(0)
+    assert not all(torch.equal(a, b) for a, b in zip(first, [y for _, y in loader]))

@@ -5,6 +5,7 @@ import os
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import course_utils as cu
@@ -378,7 +379,7 @@ def test_fit_scales_the_loss_when_training_in_float16(monkeypatch, tmp_path):
 def test_loss_scaling_path_trains_exactly_like_the_plain_one(grad_clip):
     # The float16 path scales the loss by a power of two and unscales the gradients: in float32
     # (here on the CPU) that is exact, so both paths must give the same weights.
-    from course_utils.training import _train_one_epoch
+    from course_utils.training import train_one_epoch
 
     weights = []
     scalers = (None, CountingScaler())
@@ -386,7 +387,7 @@ def test_loss_scaling_path_trains_exactly_like_the_plain_one(grad_clip):
         cu.seed_everything(0)
         model = tiny_model()
         opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        record = _train_one_epoch(model, tiny_data(), opt, None, torch.device("cpu"), False,
+        record = train_one_epoch(model, tiny_data(), opt, None, torch.device("cpu"), False,
                                   False, 0.0, grad_clip, False, scaler)
         assert record is not None and record["train_acc"] > 0.5
         weights.append([p.detach().clone() for p in model.parameters()])
@@ -417,3 +418,39 @@ def test_make_optimizer_uses_the_values_passed(name):
     assert opt.param_groups[0]["weight_decay"] == 0.0
     default = cu.make_optimizer(model, name)
     assert default.param_groups[0]["lr"] == (0.05 if name == "sgd" else 1e-3)
+
+
+def test_fit_trains_exactly_like_a_plain_loop_over_a_dataloader():
+    """Notebook 02's equivalence: same seed and batch order -> the same epoch, to rounding.
+
+    A progress bar that calls iter(loader) an extra time would advance the DataLoader's
+    shuffling generator and train on a different batch order.
+    """
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(96, 1, 8, 8), torch.randint(0, 3, (96,)))
+    order = torch.Generator()
+    loader = DataLoader(data, batch_size=16, shuffle=True, generator=order)
+
+    def fresh():
+        torch.manual_seed(1)
+        order.manual_seed(0)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 3))
+        return model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    model_a, opt_a = fresh()
+    model_a.train()
+    total = 0.0
+    for x, y in loader:
+        loss = F.cross_entropy(model_a(x), y)
+        opt_a.zero_grad()
+        loss.backward()
+        opt_a.step()
+        total += loss.item() * len(y)
+    model_b, opt_b = fresh()
+    history = cu.fit(model_b, loader, epochs=1, optimizer=opt_b, schedule="constant",
+                     device=torch.device("cpu"), progress=True, verbose=False)
+    assert history.last("train_loss") == pytest.approx(total / 96, rel=1e-6)
+    for a, b in zip(model_a.parameters(), model_b.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-7)
