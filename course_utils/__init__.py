@@ -18,9 +18,11 @@ from .data import (
     TensorLoader,
     channel_stats,
     data_dir,
+    image_folder,
     load_dataset,
     make_loader,
     make_synthetic_cifar10,
+    write_image_folder,
 )
 from .device import describe_device, get_device, seed_everything
 from .inspection import (
@@ -87,5 +89,5 @@ __all__ = [
     "plot_confusion_matrix", "plot_feature_maps", "plot_filters", "plot_history", "plot_scatter",
     "predict",
     "results_table", "save_checkpoint", "seed_everything", "setup", "show_images",
-    "show_source", "train_one_epoch",
+    "show_source", "train_one_epoch", "image_folder", "write_image_folder",
 ]

@@ -373,6 +373,73 @@ def load_dataset(name: str, split: str = "train", limit: int | None = None,
     return ds.subset(limit)
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def write_image_folder(data: ImageDataset, root: str | Path, by_class: bool = True) -> Path:
+    """Write ``data`` as PNG files: ``root/<class>/<n>.png`` (or ``root/<n>.png``, n = 1..N).
+
+    The layout ``torchvision.datasets.ImageFolder`` reads (``by_class=True``), or Kaggle's
+    unlabelled test folder (``by_class=False``). Files are numbered from 1 in dataset order.
+    Usage: ``write_image_folder(catdog_train, data_dir() / "catdog" / "train")``
+    """
+    from torchvision.io import write_png
+
+    root = Path(root)
+    for n, (image, label) in enumerate(zip(data.images, data.labels), start=1):
+        folder = root / data.classes[int(label)] if by_class else root
+        folder.mkdir(parents=True, exist_ok=True)
+        write_png(image.contiguous(), str(folder / f"{n}.png"))
+    return root
+
+
+def _unreadable(path: str) -> str | None:
+    """Why the image file at ``path`` cannot be read, or None if it can."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.verify()
+    except Exception as err:  # PIL raises many types for broken files
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def image_folder(root: str | Path, transform: Callable[[Any], Any] | None = None) -> Any:
+    """``torchvision.datasets.ImageFolder`` over ``root/<class>/*.png|jpg``, checked first.
+
+    Before any training starts: a missing folder, fewer than two class folders or a class
+    folder without images raise one clear error; a file that cannot be read as an image is
+    left out with a warning that names it (a crash in the middle of an epoch loses more).
+    Usage: ``train_set = image_folder("data/catdog/train", transform=train_transform)``
+    """
+    import warnings
+
+    from torchvision.datasets import ImageFolder
+
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no folder {root}: point to a folder with one sub-folder of "
+                                "images per class, e.g. cats/ and dogs/.")
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir())
+    if len(classes) < 2:
+        raise ValueError(f"{root} has {len(classes)} class folder(s) {classes}, but a classifier "
+                         f"needs at least two: put each class's images in its own sub-folder, "
+                         f"e.g. {root / 'cat'} and {root / 'dog'}.")
+    for name in classes:
+        if not any(f.suffix.lower() in IMAGE_SUFFIXES for f in (root / name).iterdir()):
+            raise ValueError(f"the class folder {root / name} has no image files "
+                             f"({', '.join(IMAGE_SUFFIXES)}): add images or remove the folder.")
+    data = ImageFolder(str(root), transform=transform)
+    bad = {path: why for path, _ in data.samples if (why := _unreadable(path)) is not None}
+    if bad:
+        for path, why in bad.items():
+            warnings.warn(f"skipping {path}: not a readable image ({why})", stacklevel=2)
+        data.samples = [(p, y) for p, y in data.samples if p not in bad]
+        data.imgs, data.targets = data.samples, [y for _, y in data.samples]
+    return data
+
+
 def channel_stats(data: ImageDataset) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and standard deviation of the images, on the 0..1 scale.
 

@@ -293,3 +293,34 @@ def test_set_seed_repeats_the_batch_order(monkeypatch):
     monkeypatch.setenv("COURSE_SEED", "3")  # COURSE_SEED shifts the order, as it shifts every seed
     loader.set_seed(0)
     assert not all(torch.equal(a, b) for a, b in zip(first, [y for _, y in loader]))
+
+
+def test_image_folder_round_trip_and_clear_errors(tmp_path):
+    import warnings
+
+    data = cu.load_dataset("cifar10", "test", limit=40).select_classes(["cat", "dog"])
+    root = cu.write_image_folder(data, tmp_path / "train")
+    assert sorted(p.name for p in root.iterdir()) == ["cat", "dog"]
+    folder = cu.image_folder(root)
+    assert folder.classes == ["cat", "dog"] and len(folder) == len(data)
+    image, label = folder[0]  # PIL image, 0 = cat
+    assert image.size == (32, 32) and label == 0
+    # Kaggle's unlabelled test folder: 1.png ... N.png
+    flat = cu.write_image_folder(data, tmp_path / "test", by_class=False)
+    assert sorted(int(p.stem) for p in flat.iterdir()) == list(range(1, len(data) + 1))
+
+    with pytest.raises(FileNotFoundError, match="one sub-folder of images per class"):
+        cu.image_folder(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match=r"1 class folder\(s\) \['cat'\].*at least two"):
+        cu.image_folder(cu.write_image_folder(data.select_classes(["cat"]), tmp_path / "one"))
+    (tmp_path / "empty" / "cat").mkdir(parents=True)
+    cu.write_image_folder(data.select_classes(["dog"]), tmp_path / "empty")
+    with pytest.raises(ValueError, match=r"empty/cat has no image files"):
+        cu.image_folder(tmp_path / "empty")
+    broken = root / "dog" / "broken.png"
+    broken.write_bytes(b"not a png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        folder = cu.image_folder(root)
+    assert len(folder) == len(data) and all("broken.png" not in p for p, _ in folder.samples)
+    assert any("skipping" in str(w.message) and "broken.png" in str(w.message) for w in caught)
