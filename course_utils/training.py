@@ -263,11 +263,15 @@ def amp_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if major >= 8 else torch.float16
 
 
-def _grad_scaler() -> Any:
-    """A CUDA GradScaler (``torch.amp`` from PyTorch 2.3 on, ``torch.cuda.amp`` before)."""
+def _grad_scaler(enabled: bool = True) -> Any:
+    """A CUDA GradScaler (``torch.amp`` from PyTorch 2.3 on, ``torch.cuda.amp`` before).
+
+    Disabled, it passes the loss and the optimizer step through unchanged, so the training
+    loop has one path for float32, bfloat16 and float16.
+    """
     if hasattr(torch.amp, "GradScaler"):
-        return torch.amp.GradScaler("cuda")
-    return torch.cuda.amp.GradScaler()
+        return torch.amp.GradScaler("cuda", enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled)
 
 
 def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
@@ -402,7 +406,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         step_sched, epoch_sched = None, schedule
 
     # float16 gradients can underflow to 0: scale the loss up, and the gradients back down.
-    scaler = _grad_scaler() if amp and amp_dtype(device) == torch.float16 else None
+    scaler = _grad_scaler(enabled=amp and amp_dtype(device) == torch.float16)
     history, start_epoch = History(), 0
     if resume and checkpoint is not None and Path(checkpoint).exists():
         state = load_checkpoint(checkpoint, map_location=device)
@@ -413,7 +417,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
         history.records = list(state.get("history", []))
         start_epoch = int(state.get("epoch", 0))
         for obj, key in ((step_sched, "step_scheduler"), (epoch_sched, "epoch_scheduler"),
-                         (scaler, "grad_scaler")):
+                         (scaler if scaler.is_enabled() else None, "grad_scaler")):
             if obj is not None and key in state:
                 obj.load_state_dict(state[key])
         if verbose:
@@ -459,7 +463,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
                 extra = {"epoch_scheduler": epoch_sched.state_dict()} if epoch_sched else {}
                 if step_sched is not None:
                     extra["step_scheduler"] = _schedule_state(step_sched)
-                if scaler is not None:
+                if scaler.is_enabled():
                     extra["grad_scaler"] = scaler.state_dict()
                 save_checkpoint(checkpoint, model=model.state_dict(),
                                 optimizer=optimizer.state_dict(), epoch=epoch + 1, epochs=epochs,
@@ -519,6 +523,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
     correct = torch.zeros((), device=device, dtype=torch.int64)
     seen = 0
     lr = optimizer.param_groups[0]["lr"]
+    scaler = scaler if scaler is not None else _grad_scaler(enabled=False)
     # The bar is updated by hand: tqdm.auto's bar would call iter(loader) twice, which starts
     # DataLoader workers twice and advances a shuffling generator (the batch order would no
     # longer be that of a plain loop over the same loader).
@@ -536,18 +541,14 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
             if step % 50 == 0 and not torch.isfinite(loss):  # checked now and then: a sync is slow
                 return None
             optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:  # float16 autocast (GPUs older than the A100)
-                scaler.scale(loss).backward()
-                if grad_clip is not None:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                scaler.step(optimizer)  # skipped if the scaled gradients overflowed
-                scaler.update()
-            else:
-                loss.backward()
-                if grad_clip is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                optimizer.step()
+            # float16 (GPUs older than the A100) scales the loss so that small gradients do not
+            # underflow; a disabled scaler passes loss and step through unchanged.
+            scaler.scale(loss).backward()
+            if grad_clip is not None:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            scaler.step(optimizer)  # skipped if the scaled gradients overflowed
+            scaler.update()
             if scheduler is not None:
                 scheduler.step()
             total_loss += loss.detach() * len(y)

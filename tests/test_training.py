@@ -368,7 +368,7 @@ def test_fit_scales_the_loss_when_training_in_float16(monkeypatch, tmp_path):
     scaler = CountingScaler()
     monkeypatch.setattr(training, "amp_dtype", lambda device: torch.float16)  # as on a T4
     monkeypatch.setattr(training, "_autocast", lambda device, amp: contextlib.nullcontext())
-    monkeypatch.setattr(training, "_grad_scaler", lambda: scaler)
+    monkeypatch.setattr(training, "_grad_scaler", lambda enabled=True: scaler)
     h = cu.fit(tiny_model(), tiny_data(), epochs=1, checkpoint=tmp_path / "run.pt")
     assert len(h) == 1 and scaler.calls == 8  # every one of the 8 steps went through the scaler
     assert "grad_scaler" in cu.load_checkpoint(tmp_path / "run.pt")
