@@ -422,6 +422,10 @@ def image_folder(root: str | Path, transform: Callable[[Any], Any] | None = None
         raise FileNotFoundError(f"no folder {root}: point to a folder with one sub-folder of "
                                 "images per class, e.g. cats/ and dogs/.")
     classes = sorted(d.name for d in root.iterdir() if d.is_dir())
+    if not classes and any(f.suffix.lower() in IMAGE_SUFFIXES for f in root.iterdir()):
+        raise ValueError(f"{root} holds image files but no class sub-folders: this looks like "
+                         f"one class's folder. Point to the folder above it, {root.parent}, "
+                         "which must hold one sub-folder per class.")
     if len(classes) < 2:
         raise ValueError(f"{root} has {len(classes)} class folder(s) {classes}, but a classifier "
                          f"needs at least two: put each class's images in its own sub-folder, "

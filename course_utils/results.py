@@ -132,11 +132,12 @@ class Results:
         self.save()
         return value
 
-    def check(self, claim: str, passed: bool, **values: Any) -> bool:
+    def check(self, claim: str, passed: bool, **values: Any) -> None:
         """Print ``✓ claim: values`` or ``✗ claim … this run did not show it``, record it.
 
         Never raises over a result: a student's run may be unlucky, and then it says so. In the
-        ``smoke`` profile the verdict is shown in brackets and saved as not judged.
+        ``smoke`` profile the verdict is shown in brackets and saved as not judged. Returns
+        nothing, so a cell that ends with a check shows only the printed line.
 
         Usage: ``R.check("VGG beats LeNet-5 by 5 points", vgg >= lenet + 5, vgg=vgg, lenet=lenet)``
         """
@@ -153,7 +154,6 @@ class Results:
         self.checks.append({"claim": claim, "values": _plain(values), "passed": passed,
                             "judged": judged})
         self.save()
-        return passed
 
     def as_dict(self) -> dict[str, Any]:
         """Everything the file holds, as a dict. Usage: ``R.as_dict()["checks"]``"""

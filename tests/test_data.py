@@ -313,6 +313,8 @@ def test_image_folder_round_trip_and_clear_errors(tmp_path):
         cu.image_folder(tmp_path / "nowhere")
     with pytest.raises(ValueError, match=r"1 class folder\(s\) \['cat'\].*at least two"):
         cu.image_folder(cu.write_image_folder(data.select_classes(["cat"]), tmp_path / "one"))
+    with pytest.raises(ValueError, match=r"looks like one class's folder.*folder above it"):
+        cu.image_folder(root / "cat")
     (tmp_path / "empty" / "cat").mkdir(parents=True)
     cu.write_image_folder(data.select_classes(["dog"]), tmp_path / "empty")
     with pytest.raises(ValueError, match=r"empty/cat has no image files"):
