@@ -382,52 +382,22 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
-    cell = _notebook_cell()
-    if cell is not None and cell == _interrupted_cell[0]:
-        # A loop of trainings: one press of stop ends the loop, not just the current training.
-        raise KeyboardInterrupt("training was interrupted earlier in this cell, so the cell "
-                                "stops here; run the cell again to train.")
+    _stop_if_interrupted_in_this_cell()
     device = device or getattr(train_loader, "device", None) or _model_device(model)
-    model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    if compile is None:
-        compile = os.environ.get("COURSE_COMPILE", "").strip().lower() in {"1", "true", "yes"}
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick fast kernels
-    runner = compiled_runner(model, device) if compile else model
+    runner = _prepare(model, device, channels_last, compile)
     if isinstance(optimizer, str):
         optimizer = make_optimizer(model, optimizer, lr, weight_decay)
     steps_per_epoch = len(train_loader)  # type: ignore[arg-type]
     if isinstance(schedule, str) or schedule is None:
-        total_steps = epochs * steps_per_epoch
-        step_sched, epoch_sched = _make_schedule(optimizer, schedule, total_steps), None
+        step_sched = _make_schedule(optimizer, schedule, epochs * steps_per_epoch)
+        epoch_sched = None
     else:
         step_sched, epoch_sched = None, schedule
-
     # float16 gradients can underflow to 0: scale the loss up, and the gradients back down.
     scaler = _grad_scaler(enabled=amp and amp_dtype(device) == torch.float16)
-    history, start_epoch = History(), 0
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        state = load_checkpoint(checkpoint, map_location=device)
-        if step_sched is not None:  # checked before anything is loaded into the model
-            _check_same_plan(checkpoint, state, schedule, epochs, steps_per_epoch)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        history.records = list(state.get("history", []))
-        start_epoch = int(state.get("epoch", 0))
-        for obj, key in ((step_sched, "step_scheduler"), (epoch_sched, "epoch_scheduler"),
-                         (scaler if scaler.is_enabled() else None, "grad_scaler")):
-            if obj is not None and key in state:
-                obj.load_state_dict(state[key])
-        if verbose:
-            print(f"Resumed from {checkpoint} at epoch {start_epoch}.")
-    elif resume and checkpoint is not None and verbose:
-        print(f"No checkpoint at {checkpoint} yet: starting a new run.")
-    # An existing checkpoint that is not resumed is set aside at the first save, not before:
-    # a run stopped during its first epoch leaves the old file where it was.
-    backup_pending = not resume and checkpoint is not None and Path(checkpoint).exists()
-
+    plan = {"schedule": schedule, "epochs": epochs, "steps_per_epoch": steps_per_epoch}
+    saver = _EpochSaver(checkpoint, resume, model, optimizer, step_sched, epoch_sched, scaler, plan)
+    history, start_epoch = saver.resume(device, verbose)
     progress = (not is_smoke()) if progress is None else progress
     writer = _tensorboard_writer(tensorboard_dir)
     from tqdm.auto import tqdm
@@ -436,16 +406,10 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
     try:
         for epoch in bar:
             record = train_one_epoch(runner, train_loader, optimizer, step_sched, device, amp,
-                                      channels_last, label_smoothing, grad_clip, progress,
-                                      scaler)
+                                     channels_last, label_smoothing, grad_clip, progress, scaler)
             if record is None:
                 history.stopped = "non-finite loss"
-                reload = (f" The weights are now broken too; the last good ones are in "
-                          f"{checkpoint}: cu.load_checkpoint({str(checkpoint)!r}, model)."
-                          if checkpoint is not None and history.records else "")
-                print(f"Stopped in epoch {epoch + 1}: the loss became NaN or infinite. Try a "
-                      "lower learning rate (e.g. lr/10) or gradient clipping "
-                      f"(grad_clip=1.0).{reload}")
+                print(_nan_advice(epoch, checkpoint if history.records else None))
                 break
             if epoch_sched is not None:
                 epoch_sched.step()
@@ -453,49 +417,140 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable | None = 
             if val_loader is not None:
                 val = evaluate(model, val_loader, device, amp)
                 record["val_loss"], record["val_acc"] = val["loss"], val["acc"]
-            if checkpoint is not None:  # save first: the history never claims an unsaved epoch
-                if backup_pending:
-                    backup = Path(checkpoint).with_name(Path(checkpoint).name + ".previous")
-                    os.replace(checkpoint, backup)
-                    backup_pending = False
-                    print(f"{checkpoint} existed and resume=False: this new run replaces it; "
-                          f"the old one is kept as {backup}.")
-                extra = {"epoch_scheduler": epoch_sched.state_dict()} if epoch_sched else {}
-                if step_sched is not None:
-                    extra["step_scheduler"] = _schedule_state(step_sched)
-                if scaler.is_enabled():
-                    extra["grad_scaler"] = scaler.state_dict()
-                save_checkpoint(checkpoint, model=model.state_dict(),
-                                optimizer=optimizer.state_dict(), epoch=epoch + 1, epochs=epochs,
-                                steps_per_epoch=steps_per_epoch,
-                                history=[*history.records, record], **extra)
+            saver.save(record, history)  # first: the history never claims an unsaved epoch
             history.records.append(record)
             bar.set_postfix({k: f"{v:.3f}" for k, v in record.items()
                              if k in ("train_loss", "train_acc", "val_acc")})
-            if writer is not None:
-                for key, value in record.items():
-                    if key != "epoch":
-                        writer.add_scalar(key, value, epoch + 1)
+            _log_scalars(writer, record)
     except KeyboardInterrupt:
         history.stopped = "interrupted"
         _interrupted_cell[0] = _notebook_cell()
-        where = (f" Epoch {len(history)} is saved in {checkpoint}: run the same fit(...) with "
-                 "resume=True to continue." if checkpoint and history.records else "")
-        print(f"Training interrupted after {len(history)} complete epoch(s). The model keeps "
-              f"what it learned.{where} (During 'Run All', press stop again to stop the cells "
-              "queued after this one.)")
+        print(_interrupt_message(len(history), checkpoint if history.records else None))
     finally:
         bar.close()
         if writer is not None:
             writer.close()
     model.eval()
     if verbose and history.records and history.stopped is None:
-        last = history.records[-1]
-        val = f", val acc {last['val_acc']:.2%}" if "val_acc" in last else ""
-        epochs_done = f"{len(history)} epoch{'s' if len(history) != 1 else ''}"
-        print(f"Trained {epochs_done} in {history.total_seconds:.1f}s: train acc "
-              f"{last['train_acc']:.2%}{val}")
+        print(_summary(history))
     return history
+
+
+def _stop_if_interrupted_in_this_cell() -> None:
+    """A loop of trainings in one cell: one press of stop ends the loop, not one training."""
+    cell = _notebook_cell()
+    if cell is not None and cell == _interrupted_cell[0]:
+        raise KeyboardInterrupt("training was interrupted earlier in this cell, so the cell "
+                                "stops here; run the cell again to train.")
+
+
+def _prepare(model: nn.Module, device: torch.device, channels_last: bool,
+             compile: bool | None) -> nn.Module:
+    """Move ``model`` to ``device`` (NHWC if asked); return what trains: it or its compiled form."""
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if compile is None:
+        compile = os.environ.get("COURSE_COMPILE", "").strip().lower() in {"1", "true", "yes"}
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick fast kernels
+    return compiled_runner(model, device) if compile else model
+
+
+class _EpochSaver:
+    """``fit``'s checkpoint: resume from it, write it atomically after every epoch.
+
+    Without ``resume`` an existing file is set aside as ``<name>.previous`` at the first save,
+    not before, so a run stopped during its first epoch leaves the old file where it was.
+    """
+
+    def __init__(self, path: str | Path | None, resume: bool, model: nn.Module,
+                 optimizer: torch.optim.Optimizer, step_sched: Any, epoch_sched: Any,
+                 scaler: Any, plan: dict[str, Any]) -> None:
+        self.path, self.resuming, self.model, self.optimizer = path, resume, model, optimizer
+        self.step_sched, self.epoch_sched = step_sched, epoch_sched
+        self.scaler, self.plan = scaler, plan
+        self.backup_pending = not resume and path is not None and Path(path).exists()
+
+    def _stateful(self) -> list[tuple[Any, str]]:
+        return [(self.step_sched, "step_scheduler"), (self.epoch_sched, "epoch_scheduler"),
+                (self.scaler if self.scaler.is_enabled() else None, "grad_scaler")]
+
+    def resume(self, device: torch.device, verbose: bool) -> tuple[History, int]:
+        """The history and epoch to continue from (empty and 0 for a new run)."""
+        history = History()
+        if not self.resuming or self.path is None:
+            return history, 0
+        if not Path(self.path).exists():
+            if verbose:
+                print(f"No checkpoint at {self.path} yet: starting a new run.")
+            return history, 0
+        state = load_checkpoint(self.path, map_location=device)
+        if self.step_sched is not None:  # checked before anything is loaded into the model
+            _check_same_plan(self.path, state, self.plan["schedule"], self.plan["epochs"],
+                             self.plan["steps_per_epoch"])
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        history.records = list(state.get("history", []))
+        for obj, key in self._stateful():
+            if obj is not None and key in state:
+                obj.load_state_dict(state[key])
+        start_epoch = int(state.get("epoch", 0))
+        if verbose:
+            print(f"Resumed from {self.path} at epoch {start_epoch}.")
+        return history, start_epoch
+
+    def save(self, record: dict[str, float], history: History) -> None:
+        """Write model, optimizer, schedules and history including ``record``, atomically."""
+        if self.path is None:
+            return
+        if self.backup_pending:
+            backup = Path(self.path).with_name(Path(self.path).name + ".previous")
+            os.replace(self.path, backup)
+            self.backup_pending = False
+            print(f"{self.path} existed and resume=False: this new run replaces it; "
+                  f"the old one is kept as {backup}.")
+        extra = {}
+        for obj, key in self._stateful():
+            if obj is not None:
+                extra[key] = (_schedule_state(obj) if key == "step_scheduler"
+                              else obj.state_dict())
+        save_checkpoint(self.path, model=self.model.state_dict(),
+                        optimizer=self.optimizer.state_dict(), epoch=record["epoch"],
+                        epochs=self.plan["epochs"], steps_per_epoch=self.plan["steps_per_epoch"],
+                        history=[*history.records, record], **extra)
+
+
+def _nan_advice(epoch: int, last_good: str | Path | None) -> str:
+    """What to do after a NaN/inf loss in epoch ``epoch`` (0-based)."""
+    reload = (f" The weights are now broken too; the last good ones are in {last_good}: "
+              f"cu.load_checkpoint({str(last_good)!r}, model)." if last_good is not None else "")
+    return (f"Stopped in epoch {epoch + 1}: the loss became NaN or infinite. Try a lower learning "
+            f"rate (e.g. lr/10) or gradient clipping (grad_clip=1.0).{reload}")
+
+
+def _interrupt_message(epochs_done: int, checkpoint: str | Path | None) -> str:
+    where = (f" Epoch {epochs_done} is saved in {checkpoint}: run the same fit(...) with "
+             "resume=True to continue." if checkpoint else "")
+    return (f"Training interrupted after {epochs_done} complete epoch(s). The model keeps what it "
+            f"learned.{where} (During 'Run All', press stop again to stop the cells queued after "
+            "this one.)")
+
+
+def _log_scalars(writer: Any, record: dict[str, float]) -> None:
+    """One TensorBoard scalar per metric of the epoch (nothing without a writer)."""
+    if writer is not None:
+        for key, value in record.items():
+            if key != "epoch":
+                writer.add_scalar(key, value, record["epoch"])
+
+
+def _summary(history: History) -> str:
+    last = history.records[-1]
+    val = f", val acc {last['val_acc']:.2%}" if "val_acc" in last else ""
+    epochs_done = f"{len(history)} epoch{'s' if len(history) != 1 else ''}"
+    return (f"Trained {epochs_done} in {history.total_seconds:.1f}s: train acc "
+            f"{last['train_acc']:.2%}{val}")
 
 
 def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer,
