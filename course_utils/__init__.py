@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from . import models  # noqa: F401  (cu.models.LeNet5 etc.)
+from .checkpoints import load_checkpoint, save_checkpoint
 from .data import (
     CIFAR10_CLASSES,
     BatchTransform,
@@ -25,6 +26,7 @@ from .data import (
     write_image_folder,
 )
 from .device import describe_device, get_device, seed_everything
+from .hooks import Checkpoint, KeepBest, TensorBoard
 from .inspection import (
     compare_models,
     conv_output_size,
@@ -48,16 +50,17 @@ from .plots import (
 from .profiles import by_profile, course_seed, describe_profile, get_profile, is_smoke
 from .results import Results, mark_start
 from .training import (
+    Extras,
     History,
+    Hook,
+    Run,
     amp_dtype,
     confusion_matrix,
     evaluate,
     fit,
-    load_checkpoint,
-    make_optimizer,
+    one_cycle,
     per_class_accuracy,
     predict,
-    save_checkpoint,
     train_one_epoch,
 )
 
@@ -79,12 +82,13 @@ def setup(seed: int = 0) -> torch.device:
 
 
 __all__ = [
-    "CIFAR10_CLASSES", "BatchTransform", "History", "ImageDataset", "TensorLoader", "amp_dtype",
+    "CIFAR10_CLASSES", "BatchTransform", "Checkpoint", "Extras", "History", "Hook", "KeepBest",
+    "Run", "TensorBoard", "ImageDataset", "TensorLoader", "amp_dtype",
     "Results", "by_profile", "course_seed",
     "channel_stats", "compare_models", "confusion_matrix", "conv_output_size", "count_flops",
     "count_parameters", "data_dir", "describe_device", "describe_profile", "evaluate", "fit",
     "flops_by_module", "get_device", "get_profile", "is_smoke", "load_checkpoint",
-    "load_dataset", "make_loader", "make_optimizer", "make_synthetic_cifar10",
+    "load_dataset", "make_loader", "make_synthetic_cifar10", "one_cycle",
     "measure_throughput", "model_summary", "per_class_accuracy", "plot_bars",
     "plot_confusion_matrix", "plot_feature_maps", "plot_filters", "plot_history", "plot_scatter",
     "predict",

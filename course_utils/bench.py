@@ -31,7 +31,7 @@ from .data import ImageDataset, channel_stats, load_dataset, make_loader
 from .device import get_device, seed_everything
 from .inspection import results_table
 from .models import LeNet5, small_resnet
-from .training import evaluate, fit
+from .training import Extras, evaluate, fit, one_cycle
 
 MODELS: dict[str, tuple[str, Callable[[], nn.Module]]] = {
     "lenet": ("mnist", LeNet5),
@@ -107,10 +107,13 @@ def run(model_name: str, epochs: int, limit: int | None, batch_size: int, worker
         model = copy.deepcopy(initial)
         seed_everything(1)
         start = time.perf_counter()
-        history = fit(model, setup["loader"], epochs=epochs, optimizer="sgd",
-                      lr=0.05 if dataset == "cifar10" else 0.02, amp=setup["amp"],
-                      channels_last=setup["channels_last"], device=device, progress=False,
-                      compile=compile_model and name == "fast path", verbose=False)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05 if dataset == "cifar10" else 0.02,
+                                    momentum=0.9, nesterov=True, weight_decay=5e-4)
+        extras = Extras(amp=setup["amp"], channels_last=setup["channels_last"], progress=False,
+                        compile=compile_model and name == "fast path", verbose=False)
+        history = fit(model, setup["loader"], epochs=epochs, optimizer=optimizer,
+                      scheduler=one_cycle(optimizer, epochs * len(setup["loader"])),
+                      extras=extras)
         wall = time.perf_counter() - start
         acc = evaluate(model, fast_test, device)["acc"]
         rows.append({"model": model_name, "data": f"{dataset} ({train.source})",
