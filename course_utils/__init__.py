@@ -49,6 +49,15 @@ from .plots import (
 )
 from .profiles import by_profile, course_seed, describe_profile, get_profile, is_smoke
 from .results import Results, mark_start
+from .saved_runs import (
+    fetch_weights,
+    load_run,
+    sha256_of,
+    tensorboard_command,
+    tensorboard_dir,
+    train_or_load,
+    write_release_manifest,
+)
 from .training import (
     Extras,
     History,
@@ -83,7 +92,9 @@ def setup(seed: int = 0) -> torch.device:
 
 __all__ = [
     "CIFAR10_CLASSES", "BatchTransform", "Checkpoint", "Extras", "History", "Hook", "KeepBest",
-    "Run", "TensorBoard", "ImageDataset", "TensorLoader", "amp_dtype",
+    "Run", "TensorBoard", "fetch_weights", "load_run", "sha256_of", "tensorboard_command",
+    "tensorboard_dir", "train_or_load", "write_release_manifest", "ImageDataset", "TensorLoader",
+    "amp_dtype",
     "Results", "by_profile", "course_seed",
     "channel_stats", "compare_models", "confusion_matrix", "conv_output_size", "count_flops",
     "count_parameters", "data_dir", "describe_device", "describe_profile", "evaluate", "fit",

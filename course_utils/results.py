@@ -67,6 +67,14 @@ def note_data(name: str, source: str) -> None:
         _DATA_SOURCES[name] = source
 
 
+def data_sources() -> dict[str, str]:
+    """Where each dataset this notebook loaded came from: ``{"cifar10": "real", ...}``.
+
+    Usage: ``data_sources()  # {"mnist": "fallback"} when offline``
+    """
+    return dict(_DATA_SOURCES)
+
+
 def _plain(value: Any) -> Any:
     """JSON-friendly numbers: tensors and NumPy scalars to floats, rounded for reading."""
     if isinstance(value, torch.Tensor):
