@@ -12,6 +12,19 @@ import torch
 
 from . import models  # noqa: F401  (cu.models.LeNet5 etc.)
 from .checkpoints import load_checkpoint, save_checkpoint
+from .checks import (
+    check_conv_flops,
+    check_conv_output_size,
+    check_conv_params,
+    check_feature_map_sizes,
+    check_flops,
+    check_linear_params,
+    check_padding,
+    check_parameter_count,
+    check_parameter_difference,
+    check_receptive_field,
+    check_shape,
+)
 from .data import (
     CIFAR10_CLASSES,
     BatchTransform,
@@ -94,7 +107,9 @@ __all__ = [
     "CIFAR10_CLASSES", "BatchTransform", "Checkpoint", "Extras", "History", "Hook", "KeepBest",
     "Run", "TensorBoard", "fetch_weights", "load_run", "sha256_of", "tensorboard_command",
     "tensorboard_dir", "train_or_load", "write_release_manifest", "ImageDataset", "TensorLoader",
-    "amp_dtype",
+    "amp_dtype", "check_conv_flops", "check_conv_output_size", "check_conv_params",
+    "check_feature_map_sizes", "check_flops", "check_linear_params", "check_padding",
+    "check_parameter_count", "check_parameter_difference", "check_receptive_field", "check_shape",
     "Results", "by_profile", "course_seed",
     "channel_stats", "compare_models", "confusion_matrix", "conv_output_size", "count_flops",
     "count_parameters", "data_dir", "describe_device", "describe_profile", "evaluate", "fit",
