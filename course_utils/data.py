@@ -571,6 +571,21 @@ class TensorLoader:
         """
         self.generator.manual_seed(seed + course_seed())
 
+    def get_state(self) -> torch.Tensor:
+        """Where the shuffling stands (a copy of its generator's state), to resume it later.
+
+        Usage: ``state = train_loader.get_state(); ...; train_loader.set_state(state)``
+        """
+        return self.generator.get_state()
+
+    def set_state(self, state: torch.Tensor) -> None:
+        """Continue the shuffling from a state returned by ``get_state``: the next epochs get the
+        batch orders they would have got then (e.g. after loading a saved run instead of training).
+
+        Usage: ``train_loader.set_state(state)``
+        """
+        self.generator.set_state(state)
+
     def __len__(self) -> int:
         n = len(self.data)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)

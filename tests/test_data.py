@@ -326,3 +326,13 @@ def test_image_folder_round_trip_and_clear_errors(tmp_path):
         folder = cu.image_folder(root)
     assert len(folder) == len(data) and all("broken.png" not in p for p, _ in folder.samples)
     assert any("skipping" in str(w.message) and "broken.png" in str(w.message) for w in caught)
+
+
+def test_loader_state_resumes_the_batch_order():
+    data = cu.load_dataset("cifar10", "test", limit=64)
+    loader = cu.make_loader(data, cu.channel_stats(data), batch_size=16, train=True, augment=False)
+    next(iter(loader))
+    state = loader.get_state()
+    first = [y.tolist() for _, y in loader]
+    loader.set_state(state)
+    assert [y.tolist() for _, y in loader] == first
