@@ -243,18 +243,23 @@ def test_interrupt_returns_history_and_keeps_checkpoint(tmp_path, capsys):
     assert cu.load_checkpoint(ck)["epoch"] == 2
 
 
-def test_nan_stop_points_to_the_last_good_checkpoint(tmp_path, capsys):
-    ck = tmp_path / "run.pt"
-    model = tiny_model()
+def poisoned_after(model, steps):
+    """``model`` whose first Linear's weights turn NaN at training step ``steps`` + 1."""
+    calls = [0]
 
-    def poison(module, args):  # from epoch 2 on, the weights turn NaN
-        if module.training and poison.calls == 8:
+    def poison(module, args):
+        if module.training and calls[0] == steps:
             with torch.no_grad():
                 module.weight.fill_(float("nan"))
-        poison.calls += module.training
+        calls[0] += module.training
 
-    poison.calls = 0
     model[1].register_forward_pre_hook(poison)
+    return model
+
+
+def test_nan_stop_points_to_the_last_good_checkpoint(tmp_path, capsys):
+    ck = tmp_path / "run.pt"
+    model = poisoned_after(tiny_model(), steps=8)  # from epoch 2 on, the weights turn NaN
     h = train(model, tiny_data(), epochs=3, hooks=[cu.Checkpoint(ck)])
     assert h.stopped == "non-finite loss" and len(h) == 1
     assert "cu.load_checkpoint" in capsys.readouterr().out
@@ -532,16 +537,7 @@ def test_keep_best_leaves_a_model_whose_last_epoch_was_best_alone(capsys):
 
 
 def test_keep_best_restores_good_weights_after_a_nan_stop():
-    model = tiny_model()
-
-    def poison(module, args):  # the weights turn NaN during epoch 2
-        if module.training and poison.calls == 9:
-            with torch.no_grad():
-                module.weight.fill_(float("nan"))
-        poison.calls += module.training
-
-    poison.calls = 0
-    model[1].register_forward_pre_hook(poison)
+    model = poisoned_after(tiny_model(), steps=9)  # the weights turn NaN during epoch 2
     keep = cu.KeepBest()
     h = train(model, tiny_data(), tiny_data(), epochs=3, hooks=[keep])
     assert h.stopped == "non-finite loss" and keep.best_epoch == 1
