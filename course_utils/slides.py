@@ -289,20 +289,19 @@ def split_sections(nb: dict) -> dict:
 @contextlib.contextmanager
 def _environment(**values: str | None) -> Iterator[None]:
     """Set (or with None unset) environment variables for the kernel this process starts."""
+    def apply(settings: dict[str, str | None]) -> None:
+        for key, value in settings.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
     saved = {key: os.environ.get(key) for key in values}
     try:
-        for key, value in values.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        apply(values)
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        apply(saved)
 
 
 def execute_notebook(nb, cwd: Path, profile: str | None = None, timeout: int = 3600):
